@@ -1,0 +1,147 @@
+"""The ``linksim`` command line: thin wrappers that parse arguments and call the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from linksim.errors import LinksimError
+
+EXAMPLES = """\
+examples:
+  linksim run scenarios/quickstart.yaml             run (or resume) a sweep
+  linksim run scenarios/quickstart.yaml --fresh     discard earlier results and start over
+  linksim validate scenarios/quickstart.yaml        check a scenario without running it
+  linksim plot results/quickstart                   redraw the plots of a finished run
+  linksim list                                      schemes, channels, datasets, metrics, checkpoints
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="linksim",
+        description="Simulate semantic and classic image transmission over wireless channels.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run", help="run a scenario's sweep (resumes where an earlier run stopped)",
+        description="Run every point of SCENARIO's sweep grid and write rows.csv, summary.csv, "
+        "plots, scenario.yaml and manifest.json to the output folder. Finished points are kept "
+        "on disk, so re-running the same command resumes an interrupted run.",
+    )
+    run.add_argument("scenario", type=Path, metavar="SCENARIO", help="scenario YAML file")
+    run.add_argument("--out", metavar="DIR", help="output folder (default: output.dir of the scenario, "
+                     "else results/<name>)")
+    run.add_argument("--num-images", type=int, metavar="N", help="override dataset.num_images "
+                     "(e.g. a quick look on fewer images)")
+    run.add_argument("--fresh", action="store_true", help="delete earlier results in the output folder first")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    validate = sub.add_parser("validate", help="check a scenario file and print its grid size",
+                              description="Validate SCENARIO against the schema without running it.")
+    validate.add_argument("scenario", type=Path, metavar="SCENARIO", help="scenario YAML file")
+
+    plot = sub.add_parser("plot", help="redraw the plots of a finished run",
+                          description="Redraw the plots in RESULTS_DIR from its summary.csv and scenario.yaml.")
+    plot.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="output folder of a run")
+
+    sub.add_parser("list", help="list schemes, channels, datasets, metrics and checkpoints",
+                   description="List everything a scenario can name, with options and defaults.")
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from linksim.scenario import load_scenario
+    from linksim.sweep import run_sweep
+
+    scenario = load_scenario(args.scenario).with_overrides(out=args.out, num_images=args.num_images)
+    try:
+        result = run_sweep(scenario, fresh=args.fresh, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished points are saved in {scenario.output_dir / 'points'}; "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
+    print(f"{result.computed_points} points computed, {result.reused_points} reused -> {result.out_dir}")
+    for name in ["rows.csv", "summary.csv", "manifest.json"]:
+        print(f"  {result.out_dir / name}")
+    for path in result.plots:
+        print(f"  {path}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from linksim.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    grid = scenario.grid()
+    n = scenario.dataset.num_images or "all"
+    print(f"{args.scenario}: valid scenario '{scenario.name}': {len(grid)} points "
+          f"({len(scenario.schemes)} schemes x {len(scenario.sweep.snr_db)} SNRs x "
+          f"{len(scenario.sweep.bandwidth_ratio)} bandwidth ratios x {len(scenario.sweep.roi_weight)} ROI weights), "
+          f"{n} images x {scenario.monte_carlo.trials} trials per point -> {scenario.output_dir}")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from linksim.sweep import replot
+
+    for name in ["summary.csv", "scenario.yaml"]:
+        if not (args.results_dir / name).is_file():
+            raise LinksimError(f"{args.results_dir}: no {name} here; is this the output folder of a finished run?")
+    for path in replot(args.results_dir):
+        print(path)
+    return 0
+
+
+def _options(config_class: type) -> str:
+    fields = {k: v for k, v in config_class.model_fields.items() if k not in ("type", "name")}
+    return ", ".join(f"{k}={v.default!r}" for k, v in fields.items()) or "no options"
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from linksim.channels import CHANNELS
+    from linksim.data import DATASETS
+    from linksim.metrics import METRICS
+    from linksim.schemes import SCHEMES
+    from linksim.zoo import CHECKPOINTS
+
+    print("schemes (schemes: - {type: ..., <options>}):")
+    for name, cls in SCHEMES.items():
+        print(f"  {name:16s} {cls.description}\n  {'':16s} options: {_options(cls.config_class)}")
+    print("channels (channel: {type: ..., <options>}):")
+    for name, cls in CHANNELS.items():
+        print(f"  {name:16s} {cls.description}\n  {'':16s} options: {_options(cls.config_class)}")
+    print("datasets (dataset: {name: ..., image_size, num_images, split, root, subset_seed}):")
+    for name, info in DATASETS.items():
+        print(f"  {name:16s} {info.description}")
+    print("metrics (metrics: [...]; plots: <metric>_vs_snr):")
+    for name, spec in METRICS.items():
+        print(f"  {name:16s} {spec.label} ({'higher' if spec.higher_is_better else 'lower'} is better)")
+    print("checkpoints (checkpoint: <name> in a scheme):")
+    if not CHECKPOINTS:
+        print("  (none shipped yet)")
+    for name, info in CHECKPOINTS.items():
+        print(f"  {name:24s} {info.summary}")
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "validate": _cmd_validate, "plot": _cmd_plot, "list": _cmd_list}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``linksim`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except LinksimError as exc:
+        print(f"linksim: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

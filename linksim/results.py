@@ -1,0 +1,77 @@
+"""Tidy result tables: atomic file writes, per-point row files, and the summary with CIs.
+
+Rows are one per image x trial x sweep point, with every coordinate as a column. The summary is
+long-form: one row per (point, metric) with mean, standard deviation, a 95% Student-t confidence
+interval of the mean and the count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from scipy import stats
+
+#: Columns that identify a sweep point (the grouping keys of the summary).
+POINT_COLUMNS = ["scheme", "channel", "snr_db", "bandwidth_ratio", "roi_weight"]
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` via a temporary file in the same folder and an atomic rename.
+
+    ``write`` receives the temporary path. A crash at any moment leaves either the old file or
+    the complete new one, never a half-written file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def write_text(text: str, path: Path) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def write_json(data: Any, path: Path) -> None:
+    write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", path)
+
+
+def read_rows(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"image_id": str, "scheme": str, "channel": str})
+
+
+def summarize(rows: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """Mean, std, 95% CI of the mean and count per sweep point, scheme and metric.
+
+    Args:
+        rows: tidy rows with :data:`POINT_COLUMNS` and one column per metric.
+        metrics: metric columns to summarise.
+
+    Returns:
+        Long-form frame: ``POINT_COLUMNS + [metric, mean, std, ci95_low, ci95_high, count]``.
+    """
+    long = rows.melt(id_vars=POINT_COLUMNS, value_vars=list(metrics), var_name="metric")
+    grouped = long.groupby(POINT_COLUMNS + ["metric"], sort=False)["value"]
+    summary = grouped.agg(mean="mean", std="std", count="count").reset_index()
+    # Half-width of the Student-t 95% CI; undefined (NaN) for a single observation.
+    dof = (summary["count"] - 1).where(summary["count"] > 1)
+    half = stats.t.ppf(0.975, dof) * summary["std"] / summary["count"].pow(0.5)
+    summary["ci95_low"] = summary["mean"] - half
+    summary["ci95_high"] = summary["mean"] + half
+    return summary[POINT_COLUMNS + ["metric", "mean", "std", "ci95_low", "ci95_high", "count"]]

@@ -1,0 +1,320 @@
+"""Scenario files: the YAML schema, its validation with precise errors, and grid expansion.
+
+A scenario declares images (``dataset``), a ``channel``, the ``schemes`` to compare and the
+``sweep`` axes; the grid is the cartesian product of the axes and the schemes. Each point gets
+a random seed derived from the scenario seed and the point's coordinates only, so results do
+not depend on the order in which points run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import numpy as np
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from linksim.channels import CHANNELS
+from linksim.data import available_datasets
+from linksim.errors import ScenarioError
+from linksim.metrics import available_metrics
+from linksim.schema import StrictModel, parse_ratio
+from linksim.schemes import SCHEMES
+
+SchemeEntry = Annotated[
+    Union[tuple(cls.config_class for cls in SCHEMES.values())],  # type: ignore[valid-type]
+    Field(discriminator="type"),
+]
+ChannelEntry = Annotated[
+    Union[tuple(cls.config_class for cls in CHANNELS.values())],  # type: ignore[valid-type]
+    Field(discriminator="type"),
+]
+
+
+class DatasetConfig(StrictModel):
+    """Which images to send. ``num_images`` picks a seeded random subset (``subset_seed``)."""
+
+    name: str
+    image_size: int = Field(32, gt=0)
+    num_images: int | None = Field(None, gt=0)
+    split: str = "test"
+    root: str | None = None
+    subset_seed: int = 0
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if name not in available_datasets():
+            raise ValueError(f"unknown dataset '{name}' (accepted: {', '.join(available_datasets())})")
+        return name
+
+
+class Range(StrictModel):
+    """An inclusive arithmetic range ``{start, stop, step}``."""
+
+    start: float
+    stop: float
+    step: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> "Range":
+        if self.stop < self.start:
+            raise ValueError(f"empty range: start {self.start} > stop {self.stop}")
+        return self
+
+    def values(self) -> list[float]:
+        count = int(np.floor((self.stop - self.start) / self.step + 1e-9)) + 1
+        return [round(self.start + i * self.step, 10) for i in range(count)]
+
+
+class SweepConfig(StrictModel):
+    """The sweep axes. ``bandwidth_ratio`` takes fractions such as ``1/12`` or floats in (0, 1]."""
+
+    snr_db: list[float]
+    bandwidth_ratio: list[float]
+    roi_weight: list[float] = Field(default_factory=lambda: [0.0])
+
+    @field_validator("snr_db", mode="before")
+    @classmethod
+    def _snr_range(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        try:
+            return Range.model_validate(value).values()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"{where + ': ' if where else ''}{first['msg'].removeprefix('Value error, ')}") from None
+
+    @field_validator("bandwidth_ratio", mode="before")
+    @classmethod
+    def _ratios(cls, value: Any) -> Any:
+        values = value if isinstance(value, list) else [value]
+        return [parse_ratio(v) for v in values]
+
+    @field_validator("snr_db", "bandwidth_ratio", "roi_weight")
+    @classmethod
+    def _non_empty_unique(cls, value: Any) -> Any:
+        values = value
+        if not values:
+            raise ValueError("needs at least one value")
+        if len(set(values)) != len(values):
+            raise ValueError(f"values must be unique, got {values}")
+        return value
+
+    @field_validator("roi_weight")
+    @classmethod
+    def _non_negative(cls, value: list[float]) -> list[float]:
+        if any(w < 0 for w in value):
+            raise ValueError(f"ROI weights must be >= 0, got {value}")
+        return value
+
+
+class MonteCarloConfig(StrictModel):
+    """``trials`` noise realisations per image and point; ``batch_size`` images per forward pass."""
+
+    trials: int = Field(1, ge=1)
+    batch_size: int = Field(64, ge=1)
+
+
+class OutputConfig(StrictModel):
+    """Where results go and which ``<metric>_vs_snr`` plots to draw."""
+
+    dir: str | None = None
+    plots: list[str] | None = None
+
+
+class Scenario(StrictModel):
+    """A complete, validated scenario (see ``scenarios/quickstart.yaml`` for an example)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    seed: int = Field(0, ge=0, lt=2**63)
+    dataset: DatasetConfig
+    channel: ChannelEntry = Field(default_factory=lambda: CHANNELS["awgn"].config_class())
+    schemes: list[SchemeEntry] = Field(min_length=1)
+    sweep: SweepConfig
+    monte_carlo: MonteCarloConfig = Field(default_factory=MonteCarloConfig)
+    metrics: list[str] = Field(default_factory=lambda: ["psnr", "ms_ssim", "lpips"], min_length=1)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if name not in available_metrics():
+                raise ValueError(f"unknown metric '{name}' (accepted: {', '.join(available_metrics())})")
+        return names
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Scenario":
+        labels = [s.label for s in self.schemes]
+        duplicates = sorted({x for x in labels if labels.count(x) > 1})
+        if duplicates:
+            raise ValueError(f"scheme names must be unique; give each a distinct 'name' (repeated: {', '.join(duplicates)})")
+        accepted = [f"{m}_vs_snr" for m in self.metrics]
+        for plot in self.output.plots or []:
+            if plot not in accepted:
+                raise ValueError(f"output.plots: unknown plot '{plot}' (accepted: {', '.join(accepted)})")
+        return self
+
+    # -- derived -----------------------------------------------------------------------------
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.output.dir or f"results/{self.name}")
+
+    @property
+    def plots(self) -> list[str]:
+        return self.output.plots if self.output.plots is not None else [f"{m}_vs_snr" for m in self.metrics]
+
+    def with_overrides(self, *, out: str | None = None, num_images: int | None = None) -> "Scenario":
+        """A copy with CLI overrides applied (and validated)."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        if out is not None:
+            data.setdefault("output", {})["dir"] = out
+        if num_images is not None:
+            data["dataset"]["num_images"] = num_images
+        return parse_scenario(data, source="command line overrides")
+
+    def grid(self) -> list["SweepPoint"]:
+        """All points: schemes x SNR x bandwidth ratio x ROI weight, in a stable order."""
+        axes = itertools.product(
+            self.schemes, self.sweep.bandwidth_ratio, self.sweep.roi_weight, self.sweep.snr_db
+        )
+        return [
+            SweepPoint(scheme=s.label, channel=self.channel.type, snr_db=float(snr),
+                       bandwidth_ratio=float(r), roi_weight=float(w))
+            for s, r, w, snr in axes
+        ]
+
+    def scheme_config(self, label: str) -> Any:
+        return next(s for s in self.schemes if s.label == label)
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One point of the grid; its fields become columns of every result row."""
+
+    scheme: str
+    channel: str
+    snr_db: float
+    bandwidth_ratio: float
+    roi_weight: float
+
+    @property
+    def key(self) -> str:
+        """Canonical text of the coordinates (floats at 10 significant digits)."""
+        return "|".join(f"{k}={v:.10g}" if isinstance(v, float) else f"{k}={v}" for k, v in asdict(self).items())
+
+    def seed(self, scenario_seed: int) -> int:
+        """Random seed of this point: a hash of the scenario seed and the coordinates only."""
+        return _hash_int(f"{scenario_seed}#{self.key}")
+
+    def cache_key(self, scenario: Scenario) -> str:
+        """Hash of everything that determines this point's rows, naming its file on disk.
+
+        A change of any input (images, trials, metrics, scheme or channel options) gives a new
+        key, so a resumed run never reuses rows computed under different settings.
+        """
+        inputs = {
+            "point": asdict(self),
+            "seed": scenario.seed,
+            "dataset": scenario.dataset.model_dump(mode="json"),
+            "channel": scenario.channel.model_dump(mode="json"),
+            "scheme": scenario.scheme_config(self.scheme).model_dump(mode="json"),
+            "monte_carlo": scenario.monte_carlo.model_dump(mode="json"),
+            "metrics": scenario.metrics,
+        }
+        return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _hash_int(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
+
+
+# -- loading and error reporting -------------------------------------------------------------
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file; raise :class:`ScenarioError` with a one-line message."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(f"{path}: scenario file not found")
+    text = path.read_text()
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(f"{where}: malformed YAML: {problem}") from None
+    return parse_scenario(data, source=str(path), node=root)
+
+
+def parse_scenario(data: Any, source: str = "<scenario>", node: yaml.Node | None = None) -> Scenario:
+    """Validate already-parsed YAML data (``node`` gives line numbers for error messages)."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario must be a YAML mapping of fields, got {type(data).__name__}")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_describe(exc.errors()[0], source, node)) from None
+
+
+def _describe(error: dict[str, Any], source: str, node: yaml.Node | None) -> str:
+    """One line: ``file:line: field.path: message``."""
+    loc = list(error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "unknown_field":
+        loc.append(error["ctx"]["field"])
+    elif error["type"] == "union_tag_invalid":
+        loc.append("type")
+        message = f"unknown type '{error['ctx']['tag']}' (accepted: {error['ctx']['expected_tags']})"
+    elif error["type"] == "missing":
+        message = "required field is missing"
+    path, line = _locate(loc, node)
+    where = f"{source}:{line}" if line else source
+    return f"{where}: {path or '<top>'}: {message}"
+
+
+def _locate(loc: list[Any], node: yaml.Node | None) -> tuple[str, int | None]:
+    """Map a pydantic error location onto the YAML tree: a display path and a 1-based line.
+
+    Pydantic inserts the union tag (``'softcast'``) into locations inside a discriminated
+    union; such parts are dropped from the displayed path.
+    """
+    parts: list[str] = []
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+            if isinstance(node, yaml.SequenceNode) and part < len(node.value):
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            continue
+        if _is_union_tag(part, node):
+            continue
+        parts.append(("." if parts else "") + str(part))
+        entry = _mapping_entry(node, part)
+        if entry is None:
+            node = None
+        else:
+            line, node = entry[0].start_mark.line + 1, entry[1]
+    return "".join(parts), line
+
+
+def _mapping_entry(node: yaml.Node | None, key: str) -> tuple[yaml.Node, yaml.Node] | None:
+    if isinstance(node, yaml.MappingNode):
+        return next(((k, v) for k, v in node.value if k.value == key), None)
+    return None
+
+
+def _is_union_tag(part: str, node: yaml.Node | None) -> bool:
+    if node is None:
+        return part in SCHEMES or part in CHANNELS
+    type_entry = _mapping_entry(node, "type")
+    return type_entry is not None and type_entry[1].value == part and _mapping_entry(node, part) is None

@@ -1,0 +1,55 @@
+"""Shared pieces of the scenario schema: a strict pydantic base model and field helpers.
+
+Scheme and channel modules define their own config models on top of :class:`StrictModel`;
+:mod:`linksim.scenario` assembles them into the full scenario schema.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_core import PydanticCustomError
+
+
+class StrictModel(BaseModel):
+    """A config model that rejects unknown fields and names the accepted ones."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            accepted = set(cls.model_fields)
+            for key in data:
+                if key not in accepted:
+                    raise PydanticCustomError(
+                        "unknown_field",
+                        "unknown field '{field}' (accepted: {accepted})",
+                        {"field": str(key), "accepted": ", ".join(sorted(accepted))},
+                    )
+        return data
+
+
+def parse_ratio(value: Any) -> float:
+    """Parse a bandwidth ratio given as a float, an int or a string such as ``"1/12"``.
+
+    Raises ``ValueError`` unless the ratio lies in (0, 1].
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a fraction like 1/12 or a number, got {value!r}")
+    try:
+        ratio = float(Fraction(str(value).strip())) if isinstance(value, str) else float(value)
+    except (ValueError, ZeroDivisionError, TypeError):
+        raise ValueError(f"expected a fraction like 1/12 or a number, got {value!r}") from None
+    if not 0.0 < ratio <= 1.0:
+        raise ValueError(f"bandwidth ratio must be in (0, 1], got {value!r}")
+    return ratio
+
+
+def ratio_label(ratio: float) -> str:
+    """Human-readable fraction for a ratio (``0.0833`` -> ``"1/12"``)."""
+    frac = Fraction(ratio).limit_denominator(1000)
+    return f"{frac.numerator}/{frac.denominator}" if abs(float(frac) - ratio) < 1e-9 else f"{ratio:.4g}"

@@ -1,0 +1,85 @@
+"""The interface every end-to-end transmission scheme implements.
+
+A scheme owns both ends of the link: :meth:`Scheme.transmit` turns images into complex channel
+symbols with unit average power, :meth:`Scheme.receive` turns what the channel delivers back into
+images. Schemes know nothing about pilots or resource grids; channels know nothing about images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from linksim.schema import StrictModel
+
+
+class SchemeConfig(StrictModel):
+    """Base of every scheme's YAML entry; subclasses add ``type: Literal[...]`` and options.
+
+    ``name`` labels the scheme in rows and plots (defaults to ``type``), so that one scenario can
+    compare two configurations of the same scheme type.
+    """
+
+    type: str
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.type
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What both ends know about the current transmission.
+
+    Attributes:
+        snr_db: the SNR the transmitter adapts to, ``[B]`` (dB).
+        bandwidth_ratio: complex channel uses per source dimension (k/n).
+        roi_weight: weight of the region of interest (0 = none).
+        roi_mask: optional ROI masks ``[B, 1, H, W]`` in [0, 1].
+    """
+
+    snr_db: torch.Tensor
+    bandwidth_ratio: float
+    roi_weight: float = 0.0
+    roi_mask: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class Transmission:
+    """The transmitter's output.
+
+    Attributes:
+        symbols: complex channel symbols ``[B, K]``, unit average power per image.
+        side_info: metadata the receiver gets; each scheme documents whether it is assumed
+            error-free or is counted in the channel uses.
+    """
+
+    symbols: torch.Tensor
+    side_info: dict[str, Any] = field(default_factory=dict)
+
+
+def channel_uses(image_shape: tuple[int, int, int], bandwidth_ratio: float) -> int:
+    """Complex channel uses K for a ``(C, H, W)`` image: ``round(ratio * C * H * W)``, at least 1."""
+    c, h, w = image_shape
+    return max(1, round(bandwidth_ratio * c * h * w))
+
+
+class Scheme(nn.Module):
+    """Base class of transmission schemes; subclasses set ``config_class`` and ``description``."""
+
+    config_class: ClassVar[type[SchemeConfig]]
+    description: ClassVar[str] = ""
+
+    def transmit(self, images: torch.Tensor, state: LinkState) -> Transmission:  # pragma: no cover
+        """Encode ``images`` ``[B, 3, H, W]`` in [0, 1] into ``channel_uses`` symbols each."""
+        raise NotImplementedError
+
+    def receive(
+        self, y: torch.Tensor, noise_var: torch.Tensor, tx: Transmission, state: LinkState
+    ) -> torch.Tensor:  # pragma: no cover
+        """Reconstruct images ``[B, 3, H, W]`` (not clipped) from ``y`` ``[B, K]``."""
+        raise NotImplementedError

@@ -1,0 +1,257 @@
+"""Run a scenario's sweep: evaluate every grid point, resumably, and write tables and plots.
+
+Output folder layout::
+
+    points/<cache_key>.csv   rows of one finished point (written atomically, reused on resume)
+    rows.csv                 all rows, one per image x trial x point
+    summary.csv              mean, std, 95% CI and count per point, scheme and metric
+    <metric>_vs_snr.png      the plots the scenario asks for
+    scenario.yaml            the validated scenario as run (CLI overrides applied)
+    manifest.json            versions, git commit, seed, device, timing
+
+Points are independent: each has its own seed, so the executor may run them in any order or
+in parallel. :class:`LocalExecutor` runs them one after another in this process; a distributed
+executor only has to implement :class:`Executor`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from linksim import __version__
+from linksim.channels import Channel, build_channel
+from linksim.data import ImageSet, load_dataset
+from linksim.metrics import compute_metrics
+from linksim.plots import plot_all
+from linksim.randomness import resolve_device, seed_everything
+from linksim.results import read_rows, summarize, write_csv, write_json, write_text
+from linksim.scenario import Scenario, SweepPoint
+from linksim.schemes import LinkState, Scheme, build_scheme, channel_uses
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class PointTask:
+    """A grid point to evaluate, with its seed and the file its rows go to."""
+
+    point: SweepPoint
+    seed: int
+    path: Path
+
+
+class Executor(Protocol):
+    """Runs point tasks and yields each task with its rows as soon as it finishes."""
+
+    def run(
+        self,
+        tasks: Sequence[PointTask],
+        evaluate: Callable[[PointTask, ProgressCallback], pd.DataFrame],
+        progress: ProgressCallback,
+    ) -> Iterator[tuple[PointTask, pd.DataFrame]]: ...
+
+
+class LocalExecutor:
+    """Evaluates points one after another in this process (the default)."""
+
+    def run(self, tasks, evaluate, progress):  # type: ignore[no-untyped-def]
+        for task in tasks:
+            yield task, evaluate(task, progress)
+
+
+class PointEvaluator:
+    """Holds what every point of a scenario shares (images, schemes, channel) and evaluates one.
+
+    Built once per process: loading data and models is the expensive part.
+    """
+
+    def __init__(self, scenario: Scenario, device: str) -> None:
+        self.scenario = scenario
+        self.device = device
+        ds = scenario.dataset
+        self.images: ImageSet = load_dataset(
+            ds.name, image_size=ds.image_size, num_images=ds.num_images, split=ds.split,
+            root=ds.root, subset_seed=ds.subset_seed,
+        )
+        self.pixels = self.images.images.to(device)
+        self.schemes: dict[str, Scheme] = {s.label: build_scheme(s, device) for s in scenario.schemes}
+        self.channel: Channel = build_channel(scenario.channel, device)
+
+    @property
+    def images_per_point(self) -> int:
+        return len(self.images) * self.scenario.monte_carlo.trials
+
+    @torch.no_grad()
+    def __call__(self, task: PointTask, progress: ProgressCallback) -> pd.DataFrame:
+        """Rows of one point: every image x trial, in batches of ``monte_carlo.batch_size``."""
+        point, scenario = task.point, self.scenario
+        seed_everything(task.seed)
+        scheme = self.schemes[point.scheme]
+        n_images = len(self.images)
+        k = channel_uses(tuple(self.pixels.shape[1:]), point.bandwidth_ratio)
+        frames = []
+        for start in range(0, self.images_per_point, scenario.monte_carlo.batch_size):
+            # Batches run over the flattened (trial, image) index, so small datasets still fill them.
+            flat = torch.arange(start, min(start + scenario.monte_carlo.batch_size, self.images_per_point))
+            trial, index = flat // n_images, flat % n_images
+            x = self.pixels[index.to(self.device)]
+            state = LinkState(
+                snr_db=torch.full((len(flat),), point.snr_db, device=self.device),
+                bandwidth_ratio=point.bandwidth_ratio, roi_weight=point.roi_weight,
+            )
+            tx = scheme.transmit(x, state)
+            received = self.channel(tx.symbols, state.snr_db)
+            x_hat = scheme.receive(received.y, received.noise_var, tx, state).clamp(0.0, 1.0)
+            values = compute_metrics(scenario.metrics, x_hat, x)
+            frame = {
+                "trial": trial.numpy(),
+                "image_index": index.numpy(),
+                "image_id": [self.images.ids[i] for i in index.tolist()],
+                **{name: v.float().cpu().numpy() for name, v in values.items()},
+            }
+            if received.snr_estimate_db is not None:
+                frame["snr_estimate_db"] = received.snr_estimate_db.float().cpu().numpy()
+            frames.append(pd.DataFrame(frame))
+            progress(len(flat))
+        rows = pd.concat(frames, ignore_index=True)
+        coordinates = {
+            "scheme": point.scheme, "scheme_type": scenario.scheme_config(point.scheme).type,
+            "channel": point.channel, "snr_db": point.snr_db, "bandwidth_ratio": point.bandwidth_ratio,
+            "roi_weight": point.roi_weight, "channel_uses": k,
+        }
+        for position, (name, value) in enumerate(coordinates.items()):
+            rows.insert(position, name, value)
+        return rows
+
+
+@dataclass
+class SweepResult:
+    """What :func:`run_sweep` produced."""
+
+    out_dir: Path
+    rows: pd.DataFrame
+    summary: pd.DataFrame
+    computed_points: int
+    reused_points: int
+    plots: list[Path] = field(default_factory=list)
+
+
+def run_sweep(
+    scenario: Scenario,
+    *,
+    fresh: bool = False,
+    progress: bool = True,
+    executor: Executor | None = None,
+) -> SweepResult:
+    """Evaluate every grid point of ``scenario`` and write rows, summary, plots and manifest.
+
+    Points whose row file already exists under ``<out>/points/`` are reused (resume);
+    ``fresh=True`` deletes previous outputs first. Each finished point is written atomically,
+    so an interrupted run loses at most the point in flight.
+    """
+    started = time.time()
+    out = scenario.output_dir
+    points_dir = out / "points"
+    if fresh:
+        _clear_outputs(out, scenario.plots)
+    points_dir.mkdir(parents=True, exist_ok=True)
+    write_text(yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True), sort_keys=False), out / "scenario.yaml")
+
+    grid = scenario.grid()
+    tasks = [PointTask(p, p.seed(scenario.seed), points_dir / f"{p.cache_key(scenario)}.csv") for p in grid]
+    pending = [t for t in tasks if not t.path.exists()]
+    device = resolve_device(scenario.device)
+
+    if pending:
+        evaluator = PointEvaluator(scenario, device)
+        total = len(pending) * evaluator.images_per_point
+        with tqdm(total=total, unit="img", desc=scenario.name, disable=not progress, dynamic_ncols=True) as bar:
+            bar.set_postfix_str(f"points {len(tasks) - len(pending)}/{len(tasks)}")
+            for done, (task, rows) in enumerate((executor or LocalExecutor()).run(pending, evaluator, bar.update), 1):
+                write_csv(rows, task.path)
+                bar.set_postfix_str(f"points {len(tasks) - len(pending) + done}/{len(tasks)}")
+
+    rows = pd.concat([read_rows(t.path) for t in tasks], ignore_index=True)
+    summary = summarize(rows, scenario.metrics)
+    write_csv(rows, out / "rows.csv")
+    write_csv(summary, out / "summary.csv")
+    plots = plot_all(summary, scenario.plots, out, title=_plot_title(scenario))
+    write_json(
+        _manifest(scenario, device, started, computed=len(pending), reused=len(tasks) - len(pending)),
+        out / "manifest.json",
+    )
+    return SweepResult(out, rows, summary, len(pending), len(tasks) - len(pending), plots)
+
+
+def replot(out_dir: Path) -> list[Path]:
+    """Redraw the plots of a finished run from its ``summary.csv`` and ``scenario.yaml``."""
+    from linksim.scenario import load_scenario  # local: keeps this module's import graph acyclic
+
+    scenario = load_scenario(out_dir / "scenario.yaml")
+    summary = pd.read_csv(out_dir / "summary.csv", dtype={"scheme": str, "channel": str})
+    return plot_all(summary, scenario.plots, out_dir, title=_plot_title(scenario))
+
+
+def _plot_title(scenario: Scenario) -> str:
+    ds = scenario.dataset
+    n = f"{ds.num_images} " if ds.num_images else ""
+    return f"{scenario.name}: {n}{ds.name} images ({ds.image_size}x{ds.image_size}), {scenario.channel.type} channel"
+
+
+def _clear_outputs(out: Path, plots: list[str]) -> None:
+    shutil.rmtree(out / "points", ignore_errors=True)
+    for name in ["rows.csv", "summary.csv", "manifest.json", *(f"{p}.png" for p in plots)]:
+        (out / name).unlink(missing_ok=True)
+
+
+def _manifest(scenario: Scenario, device: str, started: float, computed: int, reused: int) -> dict:
+    packages = ["torch", "sionna-no-rt", "diffusers", "numpy", "pandas", "pydantic", "scikit-image", "matplotlib"]
+    versions = {}
+    for name in packages:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "linksim_version": __version__,
+        "git": _git_state(),
+        "scenario": scenario.name,
+        "seed": scenario.seed,
+        "device": device,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": versions,
+        "command": sys.argv,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_time_s": round(time.time() - started, 3),
+        "points_computed": computed,
+        "points_reused": reused,
+    }
+
+
+def _git_state() -> dict[str, str | bool | None]:
+    """Commit and dirtiness of the linksim source tree (``None`` outside a git checkout)."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+        return {"commit": commit, "dirty": bool(dirty)}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}

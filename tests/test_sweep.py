@@ -1,0 +1,106 @@
+"""The sweep runner end to end: outputs, determinism, resume after interruption or kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from linksim.results import POINT_COLUMNS
+from linksim.scenario import parse_scenario
+from linksim.sweep import LocalExecutor, replot, run_sweep
+from tests.conftest import small_scenario
+
+
+def test_run_writes_rows_summary_plots_and_manifest(tmp_path):
+    scenario = parse_scenario(small_scenario(tmp_path / "out"))
+    result = run_sweep(scenario, progress=False)
+    out = tmp_path / "out"
+    rows = pd.read_csv(out / "rows.csv")
+    assert len(rows) == 4 * 6 * 2  # points x images x trials
+    for column in POINT_COLUMNS + ["scheme_type", "channel_uses", "trial", "image_id", "psnr", "ms_ssim"]:
+        assert column in rows.columns
+    assert set(rows["channel_uses"]) == {256, 512}
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(summary) == 4 * 2 and (summary["count"] == 12).all()
+    assert (summary["ci95_low"] < summary["mean"]).all() and (summary["mean"] < summary["ci95_high"]).all()
+    psnr = rows.groupby(["bandwidth_ratio", "snr_db"])["psnr"].mean()
+    assert psnr[1 / 12, 0.0] < psnr[1 / 12, 10.0] and psnr[1 / 12, 10.0] < psnr[1 / 6, 10.0]
+    for name in ["psnr_vs_snr.png", "ms_ssim_vs_snr.png", "scenario.yaml", "manifest.json"]:
+        assert (out / name).stat().st_size > 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 7 and manifest["points_computed"] == 4 and "torch" in manifest["packages"]
+    assert result.computed_points == 4 and result.reused_points == 0
+    assert [p.name for p in replot(out)] == ["psnr_vs_snr.png", "ms_ssim_vs_snr.png"]
+
+
+def test_same_scenario_twice_gives_identical_rows(tmp_path):
+    a = run_sweep(parse_scenario(small_scenario(tmp_path / "a")), progress=False).rows
+    b = run_sweep(parse_scenario(small_scenario(tmp_path / "b")), progress=False).rows
+    pd.testing.assert_frame_equal(a, b)
+
+
+class _InterruptAfter(LocalExecutor):
+    """Simulates Ctrl-C after ``n`` finished points."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def run(self, tasks, evaluate, progress):
+        for i, item in enumerate(super().run(tasks, evaluate, progress)):
+            if i == self.n:
+                raise KeyboardInterrupt
+            yield item
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    full = run_sweep(parse_scenario(small_scenario(tmp_path / "full")), progress=False).rows
+    scenario = parse_scenario(small_scenario(tmp_path / "resumed"))
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(scenario, progress=False, executor=_InterruptAfter(2))
+    assert len(list((tmp_path / "resumed" / "points").glob("*.csv"))) == 2
+    resumed = run_sweep(scenario, progress=False)
+    assert (resumed.computed_points, resumed.reused_points) == (2, 2)
+    pd.testing.assert_frame_equal(full, resumed.rows)
+    fresh = run_sweep(scenario, progress=False, fresh=True)
+    assert (fresh.computed_points, fresh.reused_points) == (4, 0)
+
+
+def test_changed_settings_are_not_served_from_stale_points(tmp_path):
+    scenario = parse_scenario(small_scenario(tmp_path / "out"))
+    run_sweep(scenario, progress=False)
+    changed = run_sweep(scenario.with_overrides(num_images=3), progress=False)
+    assert changed.computed_points == 4 and len(changed.rows) == 4 * 3 * 2
+
+
+def test_kill_9_loses_no_finished_point_and_leaves_no_partial_file(tmp_path, write_scenario):
+    """A run killed with SIGKILL keeps complete point files only; resuming gives the full rows."""
+    data = small_scenario(tmp_path / "killed", sweep={"snr_db": list(range(-5, 21)), "bandwidth_ratio": ["1/12", "1/6"]})
+    path = write_scenario(data)
+    points = tmp_path / "killed" / "points"
+    cmd = [sys.executable, "-m", "linksim", "run", str(path), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(list(points.glob("*.csv"))) < 3:
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finished = list(points.glob("*.csv"))
+    assert 3 <= len(finished) < 52, "the run should have been killed part-way"
+    for file in finished:
+        rows = pd.read_csv(file)
+        assert len(rows) == 6 * 2 and rows["psnr"].notna().all()
+    subprocess.run(cmd, check=True, capture_output=True)
+    resumed = pd.read_csv(tmp_path / "killed" / "rows.csv")
+    data["output"]["dir"] = str(tmp_path / "straight")
+    straight = run_sweep(parse_scenario(data), progress=False).rows
+    pd.testing.assert_frame_equal(resumed, straight, check_dtype=False)
