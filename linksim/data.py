@@ -31,9 +31,11 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -107,11 +109,6 @@ class DatasetInfo:
 # Shared helpers
 
 
-def _check_count(num_images: int | None) -> None:
-    if num_images is not None and num_images <= 0:
-        raise DatasetError(f"dataset.num_images: must be a positive number of images, got {num_images}")
-
-
 def _subset(num_available: int, num_images: int | None, subset_seed: int, where: str) -> np.ndarray:
     """Sorted indices of a seeded random subset of ``range(num_available)`` (all if ``None``).
 
@@ -121,22 +118,26 @@ def _subset(num_available: int, num_images: int | None, subset_seed: int, where:
     if num_images is None:
         return np.arange(num_available)
     if num_images > num_available:
-        raise DatasetError(
-            f"dataset.num_images: {num_images} requested but {where} holds only {num_available} images"
-        )
+        raise DatasetError(f"dataset.num_images: {num_images} requested but {where} holds only {num_available} images")
     rng = np.random.default_rng(subset_seed)
     return np.sort(rng.choice(num_available, num_images, replace=False))
 
 
-def _fit(image: Image.Image, size: int) -> Image.Image:
-    """Resize the shorter side to ``size`` (bicubic; Pillow antialiases when shrinking), centre-crop."""
+def _resize_short_side(image: Image.Image, short_side: int) -> Image.Image:
+    """Resize (bicubic, keeping the aspect ratio) so the shorter side is ``short_side`` pixels.
+
+    Pillow widens the filter support when shrinking, so downscaling is antialiased.
+    """
     width, height = image.size
-    if (width, height) == (size, size):
-        return image
-    scale = size / min(width, height)
-    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
-    image = image.resize((new_w, new_h), Image.Resampling.BICUBIC)
-    left, top = (new_w - size) // 2, (new_h - size) // 2
+    scale = short_side / min(width, height)
+    size = (max(short_side, round(width * scale)), max(short_side, round(height * scale)))
+    return image if size == image.size else image.resize(size, Image.Resampling.BICUBIC)
+
+
+def _fit(image: Image.Image, size: int) -> Image.Image:
+    """Shorter side resized to ``size``, then the centre ``size x size`` crop."""
+    image = _resize_short_side(image, size)
+    left, top = (image.width - size) // 2, (image.height - size) // 2
     return image.crop((left, top, left + size, top + size))
 
 
@@ -259,7 +260,7 @@ def _open_image_source(path: Path, split: str) -> Iterator[tuple[list[str], bool
             for i in order:
                 try:
                     blobs[i] = archive.extractfile(members[names[i]]).read()  # type: ignore[union-attr]
-                except (tarfile.TarError, OSError) as error:
+                except (tarfile.TarError, OSError, EOFError, zlib.error) as error:  # truncated .tar.gz too
                     raise DatasetError(f"dataset.root: cannot read {path}:{names[i]} ({_one_line(error)})") from error
             for i in range(len(names)):
                 yield blobs.pop(i)
@@ -272,12 +273,14 @@ def _load_image_folder(
 ) -> ImageSet:
     """Images from a folder or tar (``<split>/<class>/<file>`` or plain); ids are paths in the root."""
     path = _existing_root(root, "image_folder")
+    archive = path.is_file()
     with _open_image_source(path, split) as (names, has_split, read):
         names = _split_members(names, split, has_split, str(path))
-        chosen = [names[i] for i in _subset(len(names), num_images, subset_seed, f"{path} (split '{split}')")]
+        where = f"{path} (split '{split}')" if has_split else str(path)
+        chosen = [names[i] for i in _subset(len(names), num_images, subset_seed, where)]
         pixels = np.empty((len(chosen), image_size, image_size, 3), np.uint8)
-        for i, (name, data) in enumerate(zip(chosen, read(chosen))):
-            pixels[i] = _decode(data, image_size, f"{path}:{name}" if path.is_file() else str(path / name))
+        for i, (name, data) in enumerate(zip(chosen, read(chosen), strict=True)):
+            pixels[i] = _decode(data, image_size, f"{path}:{name}" if archive else str(path / name))
     return ImageSet(_to_tensor(pixels), chosen, "image_folder")
 
 
@@ -364,11 +367,11 @@ class _ArrayUnpickler(pickle.Unpickler):
 
     # What numpy arrays pickle to: protocol 2 (the official py2 files; py3 adds _codecs.encode for
     # bytes) and protocol 5 (_frombuffer), under numpy 1 (numpy.core) and numpy 2 (numpy._core).
-    _ALLOWED = {
+    _ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset({
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
         ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-    }  # fmt: skip
+    })  # fmt: skip
 
     def find_class(self, module: str, name: str) -> object:
         if (module, name) not in self._ALLOWED:
@@ -449,13 +452,9 @@ def _random_crop(photo: Image.Image, size: int, rng: np.random.Generator) -> np.
 
     The downscale gives crops with whole-object content at small sizes, as in CIFAR-like data.
     """
-    width, height = photo.size
-    short = min(width, height)
-    target = max(size, min(short, round(rng.uniform(2.0, 4.0) * size)))
-    scale = target / short
-    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
-    scaled = photo.resize((new_w, new_h), Image.Resampling.BICUBIC)  # antialiased when shrinking
-    top, left = int(rng.integers(0, new_h - size + 1)), int(rng.integers(0, new_w - size + 1))
+    short_side = max(size, min(photo.width, photo.height, round(rng.uniform(2.0, 4.0) * size)))
+    scaled = _resize_short_side(photo, short_side)
+    top, left = int(rng.integers(0, scaled.height - size + 1)), int(rng.integers(0, scaled.width - size + 1))
     return np.asarray(scaled.crop((left, top, left + size, top + size)))
 
 
@@ -532,7 +531,8 @@ def load_dataset(
         raise DatasetError(f"dataset.name: unknown dataset '{name}' (accepted: {', '.join(DATASETS)})")
     if image_size <= 0:
         raise DatasetError(f"dataset.image_size: must be a positive number of pixels, got {image_size}")
-    _check_count(num_images)
+    if num_images is not None and num_images <= 0:
+        raise DatasetError(f"dataset.num_images: must be a positive number of images, got {num_images}")
     return DATASETS[name].loader(
         image_size=image_size, num_images=num_images, split=split, root=root, subset_seed=subset_seed
     )

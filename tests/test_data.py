@@ -47,7 +47,7 @@ def raises_dataset_error(*fragments: str):
 def assert_valid(images: ImageSet, n: int, size: int) -> None:
     assert images.images.shape == (n, 3, size, size)
     assert images.images.dtype == torch.float32 and images.images.is_contiguous()
-    assert 0.0 <= images.images.min() and images.images.max() <= 1.0
+    assert images.images.min() >= 0.0 and images.images.max() <= 1.0
     assert len(images) == len(images.ids) == n and len(set(images.ids)) == n
 
 
