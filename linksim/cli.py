@@ -103,6 +103,13 @@ def _options(config_class: type) -> str:
     return ", ".join(f"{k}={v.default!r}" for k, v in fields.items()) or "no options"
 
 
+def _print_configurable(title: str, registry: dict[str, type]) -> None:
+    """A registry of classes with a ``description`` and a pydantic ``config_class``."""
+    print(title)
+    for name, cls in registry.items():
+        print(f"  {name:16s} {cls.description}\n  {'':16s} options: {_options(cls.config_class)}")
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from linksim.channels import CHANNELS
     from linksim.data import DATASETS
@@ -110,12 +117,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from linksim.schemes import SCHEMES
     from linksim.zoo import CHECKPOINTS
 
-    print("schemes (schemes: - {type: ..., <options>}):")
-    for name, cls in SCHEMES.items():
-        print(f"  {name:16s} {cls.description}\n  {'':16s} options: {_options(cls.config_class)}")
-    print("channels (channel: {type: ..., <options>}):")
-    for name, cls in CHANNELS.items():
-        print(f"  {name:16s} {cls.description}\n  {'':16s} options: {_options(cls.config_class)}")
+    _print_configurable("schemes (schemes: - {type: ..., <options>}):", SCHEMES)
+    _print_configurable("channels (channel: {type: ..., <options>}):", CHANNELS)
     print("datasets (dataset: {name: ..., image_size, num_images, split, root, subset_seed}):")
     for name, info in DATASETS.items():
         print(f"  {name:16s} {info.description}")

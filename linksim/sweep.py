@@ -170,6 +170,8 @@ def run_sweep(
     if fresh:
         _clear_outputs(out, scenario.plots)
     points_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in points_dir.glob(".*.tmp"):  # from a run killed mid-write; never read
+        leftover.unlink()
     write_text(yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True), sort_keys=False), out / "scenario.yaml")
 
     grid = scenario.grid()
