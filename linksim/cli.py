@@ -15,6 +15,7 @@ examples:
   linksim run scenarios/quickstart.yaml --fresh     discard earlier results and start over
   linksim validate scenarios/quickstart.yaml        check a scenario without running it
   linksim plot results/quickstart                   redraw the plots of a finished run
+  linksim train deepjscc --config configs/train-deepjscc-cifar10-cpu.yaml
   linksim list                                      schemes, channels, datasets, metrics, checkpoints
 """
 
@@ -50,6 +51,17 @@ def _parser() -> argparse.ArgumentParser:
                           description="Redraw the plots in RESULTS_DIR from its summary.csv and scenario.yaml.")
     plot.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="output folder of a run")
 
+    train = sub.add_parser(
+        "train", help="train a model (deepjscc)",
+        description="Train a model from a YAML config; writes loss.csv, eval.csv, last.safetensors and "
+        "state.pt to the config's out folder, checkpointing periodically. Uses CUDA when present.",
+    )
+    train.add_argument("model", choices=["deepjscc"], help="which model to train")
+    train.add_argument("--config", type=Path, required=True, metavar="FILE", help="training config YAML "
+                       "(see configs/train-deepjscc-cifar10-cpu.yaml)")
+    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the out folder")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
     sub.add_parser("list", help="list schemes, channels, datasets, metrics and checkpoints",
                    description="List everything a scenario can name, with options and defaults.")
     return parser
@@ -71,6 +83,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"  {result.out_dir / name}")
     for path in result.plots:
         print(f"  {path}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from linksim.training.deepjscc import load_train_config, train_deepjscc
+
+    config = load_train_config(args.config)
+    try:
+        out = train_deepjscc(config, resume=args.resume, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the last checkpoint is in {config.out}; add --resume to continue", file=sys.stderr)
+        return 130
+    print(f"trained {config.name} -> {out}")
     return 0
 
 
@@ -133,7 +158,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "validate": _cmd_validate, "plot": _cmd_plot, "list": _cmd_list}
+COMMANDS = {"run": _cmd_run, "train": _cmd_train, "validate": _cmd_validate, "plot": _cmd_plot, "list": _cmd_list}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,1 @@
+"""Neural networks used by the schemes (no I/O, no training loops)."""

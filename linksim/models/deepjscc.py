@@ -1,0 +1,175 @@
+"""Adaptive-rate, SNR-adaptive DeepJSCC encoder and decoder.
+
+Architecture: the convolutional DeepJSCC of Bourtsoulatze, Kurka & Gündüz (IEEE TCCN 2019) —
+5x5 convolutions with GDN and PReLU, two stride-2 stages, a latent of ``C_max`` channels at 1/4
+resolution — with an attention-feature (AF) module after every stage as in ADJSCC (Xu et al.,
+IEEE TCSVT 2021). The AF modules see the channel SNR and the bandwidth ratio, so one network
+serves every point of a sweep.
+
+**Adaptive rate.** Trained with a random bandwidth ratio per image, the encoder learns to put
+the most important information in its first latent channels: for ratio r only the first
+``c(r) = 2 r (3 H W) / (H W / 16)`` channels are sent (two real values per complex channel use);
+the decoder gets zeros for the rest and knows r through its AF modules.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from linksim.models.gdn import GDN
+
+SIDE_FEATURES = 2  # the AF modules' side input: (SNR in dB / 20, bandwidth ratio * 3)
+
+
+def side_input(snr_db: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
+    """Side information ``[B, 2]`` for the AF modules from SNR ``[B]`` (dB) and ratio ``[B]``."""
+    return torch.stack([snr_db / 20.0, ratio * 3.0], dim=1).float()
+
+
+class AttentionFeature(nn.Module):
+    """ADJSCC's AF module: channel-wise scaling from pooled features and side information.
+
+    Input ``x`` ``[B, C, H, W]`` and ``side`` ``[B, S]``; output ``x`` scaled per channel.
+    """
+
+    def __init__(self, channels: int, side_features: int = SIDE_FEATURES) -> None:
+        super().__init__()
+        hidden = max(8, channels // 2)
+        self.mlp = nn.Sequential(
+            nn.Linear(channels + side_features, hidden), nn.ReLU(), nn.Linear(hidden, channels), nn.Sigmoid()
+        )
+
+    def forward(self, x: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
+        scale = self.mlp(torch.cat([x.mean(dim=(2, 3)), side], dim=1))
+        return x * scale[:, :, None, None]
+
+
+class _Stage(nn.Module):
+    """Convolution (or transposed convolution), (I)GDN, PReLU, then an AF module."""
+
+    def __init__(self, conv: nn.Module, channels: int, inverse_gdn: bool) -> None:
+        super().__init__()
+        self.conv, self.gdn, self.act = conv, GDN(channels, inverse=inverse_gdn), nn.PReLU(channels)
+        self.af = AttentionFeature(channels)
+
+    def forward(self, x: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
+        return self.af(self.act(self.gdn(self.conv(x))), side)
+
+
+class DeepJSCCEncoder(nn.Module):
+    """Image ``[B, 3, H, W]`` in [0, 1] -> latent ``[B, C_max, H/4, W/4]`` (not yet normalised)."""
+
+    def __init__(self, latent_channels: int = 32, width: int = 32) -> None:
+        super().__init__()
+        half = width // 2
+        self.stages = nn.ModuleList([
+            _Stage(nn.Conv2d(3, half, 5, stride=2, padding=2), half, False),
+            _Stage(nn.Conv2d(half, width, 5, stride=2, padding=2), width, False),
+            _Stage(nn.Conv2d(width, width, 5, padding=2), width, False),
+            _Stage(nn.Conv2d(width, width, 5, padding=2), width, False),
+        ])
+        self.head = nn.Conv2d(width, latent_channels, 5, padding=2)
+
+    def forward(self, images: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
+        h = images * 2 - 1
+        for stage in self.stages:
+            h = stage(h, side)
+        return self.head(h)
+
+
+class DeepJSCCDecoder(nn.Module):
+    """Received latent and its noise map ``[B, 2 C_max, H/4, W/4]`` -> image ``[B, 3, H, W]``.
+
+    The second half of the input channels carries ``-10 log10(noise variance) / 20`` of each
+    received latent value (0 where nothing was sent), so the decoder can weigh unreliable symbols
+    (fading, OFDM) differently from reliable ones.
+    """
+
+    def __init__(self, latent_channels: int = 32, width: int = 32) -> None:
+        super().__init__()
+        half = width // 2
+        self.stages = nn.ModuleList([
+            _Stage(nn.Conv2d(2 * latent_channels, width, 5, padding=2), width, True),
+            _Stage(nn.Conv2d(width, width, 5, padding=2), width, True),
+            _Stage(nn.Conv2d(width, width, 5, padding=2), width, True),
+            _Stage(nn.ConvTranspose2d(width, half, 5, stride=2, padding=2, output_padding=1), half, True),
+        ])
+        self.head = nn.ConvTranspose2d(half, 3, 5, stride=2, padding=2, output_padding=1)
+
+    def forward(self, received: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
+        h = received
+        for stage in self.stages:
+            h = stage(h, side)
+        return torch.sigmoid(self.head(h))
+
+
+def latent_channels_for(ratio: float, image_shape: tuple[int, int, int]) -> int:
+    """Latent channels ``c(r)`` that carry ratio ``r`` for a ``(3, H, W)`` image, or raise ``ValueError``."""
+    c, h, w = image_shape
+    exact = 2 * ratio * c * h * w / ((h // 4) * (w // 4))
+    channels = round(exact)
+    if abs(exact - channels) > 1e-6 or channels < 1:
+        raise ValueError(f"bandwidth ratio {ratio:.6g} needs {exact:.3f} latent channels (not a whole number)")
+    return channels
+
+
+class DeepJSCC(nn.Module):
+    """Encoder, decoder and the mapping between latents and complex channel symbols.
+
+    Symbols are the latent values in channel-major order, two reals per complex symbol, so the
+    first ``K(r)`` symbols hold exactly the first ``c(r)`` channels. Every image is normalised to
+    unit average power over the symbols it sends.
+    """
+
+    def __init__(self, latent_channels: int = 32, width: int = 64) -> None:
+        super().__init__()
+        self.latent_channels = latent_channels
+        self.encoder = DeepJSCCEncoder(latent_channels, width)
+        self.decoder = DeepJSCCDecoder(latent_channels, width)
+
+    def _sent_mask(self, ratio: torch.Tensor, latent_shape: torch.Size) -> torch.Tensor:
+        """``[B, C_max, 1, 1]`` with ones on the channels each image sends."""
+        _, c_max, h, w = latent_shape
+        sent = torch.round(2 * ratio * 3 * (4 * h) * (4 * w) / (h * w))
+        return (torch.arange(c_max, device=ratio.device)[None, :] < sent[:, None]).float()[..., None, None]
+
+    def encode(
+        self,
+        images: torch.Tensor,
+        snr_db: torch.Tensor,
+        ratio: torch.Tensor,
+        roi_weight_map: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Images ``[B, 3, H, W]`` -> symbols ``[B, C_max H W / 32]`` complex; zeros beyond ``K_i``.
+
+        ``roi_weight_map`` ``[B, 1, H/4, W/4]`` (``1 + alpha * mask``) scales the latent before
+        power normalisation, so regions with larger weight get more of the power budget.
+        """
+        latent = self.encoder(images, side_input(snr_db, ratio))
+        if roi_weight_map is not None:
+            latent = latent * roi_weight_map
+        latent = latent * self._sent_mask(ratio, latent.shape)
+        reals = latent.flatten(1)
+        sent_reals = self._sent_mask(ratio, latent.shape).sum(dim=(1, 2, 3)) * latent.shape[2] * latent.shape[3]
+        power = reals.pow(2).sum(dim=1) / (sent_reals / 2)  # mean |z|^2 over sent complex symbols
+        reals = reals / power.clamp_min(1e-12).sqrt()[:, None]
+        return torch.view_as_complex(reals.reshape(len(reals), -1, 2).contiguous())
+
+    def decode(
+        self,
+        y: torch.Tensor,
+        noise_var: torch.Tensor,
+        snr_db: torch.Tensor,
+        ratio: torch.Tensor,
+        image_size: tuple[int, int],
+    ) -> torch.Tensor:
+        """Symbols ``y`` and noise variances ``[B, K_max]`` (any values beyond ``K_i``) -> images."""
+        h, w = image_size[0] // 4, image_size[1] // 4
+        shape = torch.Size((len(y), self.latent_channels, h, w))
+        mask = self._sent_mask(ratio, shape)
+        latent = torch.view_as_real(y).reshape(shape) * mask
+        # Each real part sees half the complex noise variance; quality in dB, scaled to ~[-0.5, 2].
+        reliability = -10 * torch.log10(noise_var.clamp_min(1e-10) / 2).repeat_interleave(2, dim=1) / 20
+        reliability = reliability.reshape(shape) * mask
+        return self.decoder(torch.cat([latent, reliability], dim=1), side_input(snr_db, ratio))

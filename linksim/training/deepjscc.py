@@ -1,0 +1,236 @@
+"""Train the adaptive-rate DeepJSCC model through a linksim channel.
+
+Each step draws a batch of training images (random horizontal flips), a random SNR per image
+(uniform in ``snr_db``) and a random bandwidth ratio per image (from ``ratios``), sends the
+encoder's symbols through the configured channel and minimises the MSE of the reconstruction.
+Writes to ``out``: ``loss.csv`` (training loss), ``eval.csv`` (PSNR on held-out test images at
+fixed SNRs and ratios), ``last.safetensors`` (model weights), ``state.pt`` (optimiser, schedule
+and RNG state for ``--resume``) and ``config.yaml``. Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from safetensors.torch import load_file, save_file
+from sionna.phy import config as sionna_config
+from tqdm.auto import tqdm
+
+from linksim.channels import CHANNELS, build_channel
+from linksim.data import load_dataset
+from linksim.errors import LinksimError, ScenarioError
+from linksim.metrics import psnr
+from linksim.models.deepjscc import DeepJSCC, latent_channels_for
+from linksim.randomness import resolve_device, seed_everything
+from linksim.results import atomic_write, write_text
+from linksim.scenario import ChannelEntry, DatasetConfig
+from linksim.schema import StrictModel, parse_ratio
+
+DEFAULT_RATIOS = ["1/24", "1/12", "1/8", "1/6", "1/4", "1/3"]
+
+
+class DeepJSCCTrainConfig(StrictModel):
+    """``linksim train deepjscc --config FILE``: what to train on, for how long, how."""
+
+    name: str = "cifar10-deepjscc"
+    seed: int = 0
+    train_data: DatasetConfig
+    eval_data: DatasetConfig
+    channel: ChannelEntry = Field(default_factory=lambda: CHANNELS["awgn"].config_class())
+    steps: int = Field(40000, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    lr_min: float = Field(1e-5, ge=0)
+    warmup_steps: int = Field(500, ge=0)
+    snr_db: tuple[float, float] = (-5.0, 20.0)
+    ratios: list[float] = Field(default_factory=lambda: [parse_ratio(r) for r in DEFAULT_RATIOS])
+    latent_channels: int = Field(32, ge=1)
+    width: int = Field(64, ge=4)
+    checkpoint_every: int = Field(1000, ge=1)
+    log_every: int = Field(100, ge=1)
+    eval_snr_db: list[float] = Field(default_factory=lambda: [0.0, 10.0, 20.0])
+    eval_ratios: list[float] = Field(default_factory=lambda: [1 / 12, 1 / 6])
+    out: str = "runs/deepjscc"
+    device: str = "auto"
+    threads: int | None = Field(None, ge=1)
+
+    @field_validator("ratios", "eval_ratios", mode="before")
+    @classmethod
+    def _ratios(cls, value: Any) -> Any:
+        return [parse_ratio(v) for v in value] if isinstance(value, list) else value
+
+    def check_ratios(self, image_size: int) -> None:
+        for ratio in self.ratios + self.eval_ratios:
+            c = latent_channels_for(ratio, (3, image_size, image_size))
+            if c > self.latent_channels:
+                raise ValueError(f"ratio {Fraction(ratio).limit_denominator(1000)} needs {c} latent channels > latent_channels={self.latent_channels}")
+
+
+def load_train_config(path: str | Path) -> DeepJSCCTrainConfig:
+    """Read a training config; one-line :class:`ScenarioError` on any problem."""
+    from linksim.scenario import _describe  # the scenario loader's error formatting
+
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(f"{path}: training config not found")
+    try:
+        text = path.read_text()
+        node, data = yaml.compose(text), yaml.safe_load(text)
+        config = DeepJSCCTrainConfig.model_validate(data)
+        config.check_ratios(config.train_data.image_size)
+        return config
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: malformed YAML: {exc}".splitlines()[0]) from None
+    except ValidationError as exc:
+        raise ScenarioError(_describe(exc.errors()[0], str(path), node)) from None
+    except ValueError as exc:
+        raise ScenarioError(f"{path}: ratios: {exc}") from None
+
+
+def _lr_at(step: int, config: DeepJSCCTrainConfig) -> float:
+    """Linear warm-up, then cosine decay from ``lr`` to ``lr_min``."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _load(config: DatasetConfig):
+    return load_dataset(config.name, image_size=config.image_size, num_images=config.num_images,
+                        split=config.split, root=config.root, subset_seed=config.subset_seed)
+
+
+class DeepJSCCTrainer:
+    """Owns the model, optimiser, data and channel of one training run."""
+
+    def __init__(self, config: DeepJSCCTrainConfig) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.out = Path(config.out)
+        seed_everything(config.seed)
+        self.train_images = _load(config.train_data).images
+        self.eval_images = _load(config.eval_data).images.to(self.device)
+        self.model = DeepJSCC(config.latent_channels, config.width).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.channel = build_channel(config.channel, self.device)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.ratios = torch.tensor(config.ratios, device=self.device)
+        self.step = 0
+        self.wall_time = 0.0
+
+    # -- one step ----------------------------------------------------------------------------
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        n, b = len(self.train_images), self.config.batch_size
+        index = torch.randint(n, (b,), generator=self.generator)
+        images = self.train_images[index]
+        flip = torch.rand(b, generator=self.generator) < 0.5
+        images = torch.where(flip[:, None, None, None], images.flip(-1), images).to(self.device)
+        low, high = self.config.snr_db
+        snr = (low + (high - low) * torch.rand(b, generator=self.generator)).to(self.device)
+        ratio = self.ratios[torch.randint(len(self.ratios), (b,), generator=self.generator).to(self.device)]
+        return images, snr, ratio
+
+    def _forward(self, images: torch.Tensor, snr: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
+        symbols = self.model.encode(images, snr, ratio)
+        received = self.channel(symbols, snr)
+        return self.model.decode(received.y, received.noise_var, snr, ratio, tuple(images.shape[-2:]))
+
+    def train_step(self) -> float:
+        for group in self.optimizer.param_groups:
+            group["lr"] = _lr_at(self.step, self.config)
+        images, snr, ratio = self._batch()
+        loss = torch.nn.functional.mse_loss(self._forward(images, snr, ratio), images)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.step += 1
+        return loss.item()
+
+    @torch.no_grad()
+    def evaluate(self) -> list[dict[str, float]]:
+        """Mean PSNR on the evaluation images at each (SNR, ratio) of the config."""
+        self.model.eval()
+        rows = []
+        for ratio in self.config.eval_ratios:
+            for snr_db in self.config.eval_snr_db:
+                values = []
+                for batch in self.eval_images.split(256):
+                    snr = torch.full((len(batch),), snr_db, device=self.device)
+                    r = torch.full((len(batch),), ratio, device=self.device)
+                    values.append(psnr(self._forward(batch, snr, r).clamp(0, 1), batch))
+                rows.append({"step": self.step, "ratio": ratio, "snr_db": snr_db, "psnr": torch.cat(values).mean().item()})
+        self.model.train()
+        return rows
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self) -> None:
+        weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        metadata = {"step": str(self.step), "latent_channels": str(self.config.latent_channels),
+                    "width": str(self.config.width), "image_size": str(self.config.train_data.image_size)}
+        atomic_write(self.out / "last.safetensors", lambda tmp: save_file(weights, str(tmp), metadata=metadata))
+        state = {
+            "step": self.step, "wall_time": self.wall_time, "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(), "torch": torch.get_rng_state(),
+            "sionna": sionna_config.torch_rng(self.device).get_state(),
+        }
+        atomic_write(self.out / "state.pt", lambda tmp: torch.save(state, tmp))
+
+    def resume(self) -> None:
+        if not (self.out / "state.pt").is_file():
+            raise LinksimError(f"{self.out}: nothing to resume (no state.pt); start without --resume")
+        self.model.load_state_dict(load_file(str(self.out / "last.safetensors"), device=str(self.device)))
+        state = torch.load(self.out / "state.pt", map_location="cpu", weights_only=False)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch"])
+        sionna_config.torch_rng(self.device).set_state(state["sionna"])
+        self.step, self.wall_time = state["step"], state["wall_time"]
+
+
+def _append_csv(path: Path, rows: list[dict[str, float]]) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+        handle.flush()
+
+
+def train_deepjscc(config: DeepJSCCTrainConfig, resume: bool = False, progress: bool = True) -> Path:
+    """Run (or resume) training; returns the output folder."""
+    trainer = DeepJSCCTrainer(config)
+    trainer.out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        trainer.resume()
+    else:
+        for name in ("loss.csv", "eval.csv"):
+            (trainer.out / name).unlink(missing_ok=True)
+    write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), trainer.out / "config.yaml")
+    losses: list[float] = []
+    started = time.time() - trainer.wall_time
+    with tqdm(total=config.steps, initial=trainer.step, desc=config.name, unit="step", disable=not progress) as bar:
+        while trainer.step < config.steps:
+            losses.append(trainer.train_step())
+            bar.update(1)
+            if trainer.step % config.log_every == 0:
+                mse = sum(losses) / len(losses)
+                _append_csv(trainer.out / "loss.csv", [{"step": trainer.step, "mse": mse, "psnr": -10 * math.log10(mse),
+                                                        "lr": _lr_at(trainer.step, config), "wall_time_s": round(time.time() - started, 1)}])
+                bar.set_postfix_str(f"train PSNR {-10 * math.log10(mse):.2f} dB")
+                losses.clear()
+            if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
+                trainer.wall_time = time.time() - started
+                _append_csv(trainer.out / "eval.csv", trainer.evaluate())
+                trainer.save()
+    return trainer.out

@@ -1,0 +1,74 @@
+"""DeepJSCC model and trainer: rate masking, power, gradients, deterministic resumable training."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from linksim.errors import ScenarioError
+from linksim.models.deepjscc import DeepJSCC, latent_channels_for
+from linksim.training.deepjscc import DeepJSCCTrainConfig, load_train_config, train_deepjscc
+
+RATIOS = torch.tensor([1 / 24, 1 / 12, 1 / 8, 1 / 6, 1 / 4, 1 / 3])
+
+
+def test_latent_channels_per_ratio():
+    assert [latent_channels_for(float(r), (3, 32, 32)) for r in RATIOS] == [4, 8, 12, 16, 24, 32]
+    with pytest.raises(ValueError, match="not a whole number"):
+        latent_channels_for(1 / 7, (3, 32, 32))
+
+
+def test_each_image_sends_exactly_its_symbols_at_unit_power():
+    torch.manual_seed(0)
+    model = DeepJSCC(latent_channels=32, width=8)
+    symbols = model.encode(torch.rand(6, 3, 32, 32), torch.linspace(-5, 20, 6), RATIOS)
+    sent = symbols.abs() > 0
+    expected = (RATIOS * 3 * 32 * 32).round().long()
+    assert torch.equal(sent.sum(dim=1), expected)
+    for i, k in enumerate(expected):  # the sent symbols are the first K_i
+        assert sent[i, :k].all()
+    assert torch.allclose(symbols.abs().pow(2).sum(dim=1) / expected, torch.ones(6), atol=1e-5)
+
+
+def test_decoder_ignores_what_was_not_sent_and_gradients_flow():
+    torch.manual_seed(1)
+    model = DeepJSCC(latent_channels=32, width=8)
+    x = torch.rand(2, 3, 32, 32)
+    snr, ratio = torch.tensor([0.0, 10.0]), torch.tensor([1 / 12, 1 / 12])
+    symbols = model.encode(x, snr, ratio)
+    noise_var = torch.full(symbols.shape, 0.1)
+    garbage = symbols.clone()
+    garbage[:, 256:] = 5 + 5j  # beyond K = 256: never looked at
+    out = model.decode(symbols, noise_var, snr, ratio, (32, 32))
+    assert torch.equal(out, model.decode(garbage, noise_var, snr, ratio, (32, 32)))
+    out.mean().backward()
+    assert all(p.grad is not None for p in model.encoder.parameters())
+
+
+def _tiny_config(tmp_path, steps: int) -> DeepJSCCTrainConfig:
+    data = {"name": "skimage-samples", "image_size": 32, "num_images": 16}
+    return DeepJSCCTrainConfig(
+        train_data=data, eval_data={**data, "num_images": 4, "subset_seed": 5}, steps=steps, batch_size=4,
+        width=8, warmup_steps=2, checkpoint_every=3, log_every=3, eval_snr_db=[10.0], eval_ratios=["1/6"],
+        out=str(tmp_path), device="cpu",
+    )
+
+
+def test_resumed_training_equals_uninterrupted_training(tmp_path):
+    straight = train_deepjscc(_tiny_config(tmp_path / "a", 6), progress=False)
+    train_deepjscc(_tiny_config(tmp_path / "b", 3), progress=False)
+    resumed = train_deepjscc(_tiny_config(tmp_path / "b", 6), resume=True, progress=False)
+    a, b = load_file(str(straight / "last.safetensors")), load_file(str(resumed / "last.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (straight / "eval.csv").read_text() == (resumed / "eval.csv").read_text()
+
+
+def test_training_config_errors_are_one_line(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("train_data: {name: skimage-samples}\neval_data: {name: skimage-samples}\nratios: [1/2]\n")
+    with pytest.raises(ScenarioError, match=r"ratio 1/2 needs 48 latent channels > latent_channels=32"):
+        load_train_config(path)
+    path.write_text("train_data: {name: skimage-samples}\neval_data: {name: skimage-samples}\nstepz: 3\n")
+    with pytest.raises(ScenarioError, match=r"train\.yaml:3: stepz: unknown field 'stepz'"):
+        load_train_config(path)
