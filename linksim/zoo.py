@@ -1,22 +1,44 @@
 """The checkpoint zoo: named, versioned model weights shipped with the package.
 
-Each entry names a file under ``linksim/checkpoints/`` and its model card. The zoo is empty
-until the first trained model (DeepJSCC, issue #4) lands; ``linksim list`` shows what it holds.
+A zoo entry names a safetensors file under ``linksim/checkpoints/`` with its SHA-256 and a
+model card (``<name>.md`` beside it: architecture, data, steps, wall time, hardware, measured
+quality). Schemes accept a zoo name (``cifar10-deepjscc-v1``) or a path to a safetensors file;
+the file's metadata says what the weights need (image size, latent channels, width, ratios).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from linksim.errors import LinksimError
+
+CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 
 
 @dataclass(frozen=True)
 class CheckpointInfo:
-    """A zoo entry: ``name`` such as ``cifar10-deepjscc-v1``, the file, its hash and a summary."""
+    """A zoo entry: ``name`` such as ``cifar10-deepjscc-v1``, its file, hash and a one-line summary."""
 
     name: str
     filename: str
     sha256: str
     summary: str
+
+    @property
+    def path(self) -> Path:
+        return CHECKPOINT_DIR / self.filename
+
+    @property
+    def card(self) -> Path:
+        return CHECKPOINT_DIR / f"{self.name}.md"
 
 
 CHECKPOINTS: dict[str, CheckpointInfo] = {}
@@ -24,3 +46,53 @@ CHECKPOINTS: dict[str, CheckpointInfo] = {}
 
 def available_checkpoints() -> list[str]:
     return sorted(CHECKPOINTS)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_checkpoint(name_or_path: str) -> Path:
+    """The file of a zoo name (hash-checked) or of an existing path; one-line errors otherwise."""
+    if name_or_path in CHECKPOINTS:
+        info = CHECKPOINTS[name_or_path]
+        if not info.path.is_file():
+            raise LinksimError(f"checkpoint '{info.name}': file {info.path} is missing from the installation")
+        if _sha256(info.path) != info.sha256:
+            raise LinksimError(f"checkpoint '{info.name}': {info.path} is corrupt (SHA-256 mismatch); reinstall linksim")
+        return info.path
+    path = Path(name_or_path)
+    if path.suffix == ".safetensors" and path.is_file():
+        return path
+    known = ", ".join(available_checkpoints()) or "none"
+    raise LinksimError(f"unknown checkpoint '{name_or_path}' (zoo: {known}; or a path to a .safetensors file)")
+
+
+def load_checkpoint(name_or_path: str, device: str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Weights and metadata of a checkpoint."""
+    path = resolve_checkpoint(name_or_path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = dict(handle.metadata() or {})
+        return load_file(str(path), device=device), metadata
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise LinksimError(f"checkpoint {path}: unreadable safetensors file ({exc})") from None
+
+
+def export_checkpoint(run_dir: str | Path, name: str, out_dir: Path = CHECKPOINT_DIR) -> tuple[Path, str]:
+    """Copy a training run's ``last.safetensors`` into the zoo with its full training config as
+    metadata; returns the file and its SHA-256 (to enter in :data:`CHECKPOINTS`)."""
+    run_dir = Path(run_dir)
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    weights = load_file(str(run_dir / "last.safetensors"))
+    with safe_open(str(run_dir / "last.safetensors"), framework="pt") as handle:
+        metadata = dict(handle.metadata() or {})
+    metadata.update({"name": name, "config": json.dumps(config), "ratios": json.dumps(config["ratios"])})
+    target = out_dir / f"{name}.safetensors"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file(weights, str(target), metadata=metadata)
+    return target, _sha256(target)

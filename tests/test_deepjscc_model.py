@@ -72,3 +72,46 @@ def test_training_config_errors_are_one_line(tmp_path):
     path.write_text("train_data: {name: skimage-samples}\neval_data: {name: skimage-samples}\nstepz: 3\n")
     with pytest.raises(ScenarioError, match=r"train\.yaml:3: stepz: unknown field 'stepz'"):
         load_train_config(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A 3-step DeepJSCC checkpoint exported the way zoo entries are."""
+    from linksim.zoo import export_checkpoint
+
+    tmp = tmp_path_factory.mktemp("ckpt")
+    run = train_deepjscc(_tiny_config(tmp / "run", 3), progress=False)
+    path, _ = export_checkpoint(run, "tiny-deepjscc", out_dir=tmp)
+    return path
+
+
+def test_deepjscc_scheme_runs_in_a_sweep(tmp_path, tiny_checkpoint):
+    from linksim.scenario import parse_scenario
+    from linksim.sweep import run_sweep
+    from tests.conftest import small_scenario
+
+    schemes = [{"type": "deepjscc", "checkpoint": str(tiny_checkpoint)}, {"type": "softcast"}]
+    result = run_sweep(parse_scenario(small_scenario(tmp_path, schemes=schemes)), progress=False)
+    rows = result.rows
+    assert set(rows["scheme"]) == {"deepjscc", "softcast"}
+    assert set(rows[rows.scheme == "deepjscc"]["channel_uses"]) == {256, 512}
+    assert rows["psnr"].notna().all()
+
+
+def test_deepjscc_scheme_errors(tiny_checkpoint, monkeypatch):
+    from linksim import zoo
+    from linksim.schemes import DeepJSCCConfig, DeepJSCCScheme, LinkState
+
+    with pytest.raises(zoo.LinksimError, match=r"unknown checkpoint 'nope' \(zoo: .*; or a path to a \.safetensors file\)"):
+        DeepJSCCScheme(DeepJSCCConfig(checkpoint="nope"))
+    scheme = DeepJSCCScheme(DeepJSCCConfig(checkpoint=str(tiny_checkpoint)))
+    state = LinkState(snr_db=torch.zeros(1), bandwidth_ratio=1 / 5)
+    with pytest.raises(zoo.LinksimError, match=r"does not support bandwidth ratio 1/5 \(supported: 1/24, 1/12, 1/8, 1/6, 1/4, 1/3\)"):
+        scheme.transmit(torch.rand(1, 3, 32, 32), state)
+    with pytest.raises(zoo.LinksimError, match=r"is for 32x32 images; the dataset gives 64x64"):
+        scheme.transmit(torch.rand(1, 3, 64, 64), LinkState(snr_db=torch.zeros(1), bandwidth_ratio=1 / 6))
+    entry = zoo.CheckpointInfo("tiny", tiny_checkpoint.name, "0" * 64, "test entry")
+    monkeypatch.setattr(zoo, "CHECKPOINT_DIR", tiny_checkpoint.parent)
+    monkeypatch.setitem(zoo.CHECKPOINTS, "tiny", entry)
+    with pytest.raises(zoo.LinksimError, match=r"checkpoint 'tiny': .* is corrupt \(SHA-256 mismatch\)"):
+        DeepJSCCScheme(DeepJSCCConfig(checkpoint="tiny"))

@@ -52,8 +52,8 @@ def test_cache_key_changes_with_inputs_that_change_rows(tmp_path):
     [
         ({"colour": "red"}, r":2: colour: unknown field 'colour' \(accepted: channel, dataset, device,"),
         ({"seed": "abc"}, r": seed: Input should be a valid integer"),
-        ({"schemes": [{"type": "telepathy"}]}, r": schemes\[0\]\.type: unknown type 'telepathy' \(accepted: 'softcast'\)"),
-        ({"channel": {"type": "wormhole"}}, r": channel\.type: unknown type 'wormhole' \(accepted: 'awgn'\)"),
+        ({"schemes": [{"type": "telepathy"}]}, r": schemes\[0\]\.type: unknown type 'telepathy' \(accepted: 'softcast', 'deepjscc'"),
+        ({"channel": {"type": "wormhole"}}, r": channel\.type: unknown type 'wormhole' \(accepted: 'awgn'"),
         ({"dataset": {"name": "mnist"}}, r": dataset\.name: unknown dataset 'mnist' \(accepted: .*image_folder"),
         ({"dataset": {"name": "skimage-samples", "num_images": 0}}, r": dataset\.num_images: Input should be greater than 0"),
         ({"sweep": {"snr_db": [0], "bandwidth_ratio": ["1/12", 1.5]}}, r": sweep\.bandwidth_ratio: bandwidth ratio must be in \(0, 1\], got 1\.5"),

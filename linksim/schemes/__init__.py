@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses
+from linksim.schemes.deepjscc import DeepJSCCConfig, DeepJSCCScheme
 from linksim.schemes.softcast import SoftCast, SoftCastConfig
 
-SCHEMES: dict[str, type[Scheme]] = {"softcast": SoftCast}
+SCHEMES: dict[str, type[Scheme]] = {"softcast": SoftCast, "deepjscc": DeepJSCCScheme}
 
 
 def build_scheme(config: SchemeConfig, device: str = "cpu") -> Scheme:
@@ -15,6 +16,8 @@ def build_scheme(config: SchemeConfig, device: str = "cpu") -> Scheme:
 
 __all__ = [
     "SCHEMES",
+    "DeepJSCCConfig",
+    "DeepJSCCScheme",
     "LinkState",
     "Scheme",
     "SchemeConfig",

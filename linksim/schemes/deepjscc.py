@@ -1,0 +1,81 @@
+"""DeepJSCC as a scheme: the adaptive-rate encoder sends ``K(r)`` symbols, the decoder inverts.
+
+One checkpoint serves every SNR and every bandwidth ratio it was trained with; the transmitter
+adapts to ``state.snr_db`` (the SNR it is told), the receiver additionally uses the channel's
+per-symbol effective noise variance.
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from typing import Literal
+
+import torch
+
+from linksim.errors import LinksimError
+from linksim.models.deepjscc import DeepJSCC
+from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses
+from linksim.zoo import load_checkpoint
+
+
+class DeepJSCCConfig(SchemeConfig):
+    """``{type: deepjscc, checkpoint: cifar10-deepjscc-v1}`` (a zoo name or a .safetensors path)."""
+
+    type: Literal["deepjscc"] = "deepjscc"
+    checkpoint: str = "cifar10-deepjscc-v1"
+
+
+def _fraction(ratio: float) -> str:
+    return str(Fraction(ratio).limit_denominator(1000))
+
+
+class DeepJSCCScheme(Scheme):
+    """Adaptive-rate, SNR-adaptive DeepJSCC (see :mod:`linksim.models.deepjscc`).
+
+    ``transmit``: images ``[B, 3, H, W]`` -> ``K = round(r 3 H W)`` symbols, unit power per image.
+    ``receive``: ``y``, ``noise_var`` ``[B, K]`` -> images ``[B, 3, H, W]`` in [0, 1].
+    """
+
+    config_class = DeepJSCCConfig
+    description = "adaptive-rate SNR-adaptive DeepJSCC (Bourtsoulatze 2019 + ADJSCC attention), one checkpoint for all points"
+
+    def __init__(self, config: DeepJSCCConfig | None = None, device: str = "cpu") -> None:
+        super().__init__()
+        self.config = config or DeepJSCCConfig()
+        weights, metadata = load_checkpoint(self.config.checkpoint, device)
+        try:
+            self.image_size = int(metadata["image_size"])
+            self.ratios = [float(r) for r in json.loads(metadata["ratios"])]
+            self.model = DeepJSCC(int(metadata["latent_channels"]), int(metadata["width"]))
+            self.model.load_state_dict(weights)
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise LinksimError(f"checkpoint '{self.config.checkpoint}' is not a DeepJSCC checkpoint ({exc})".splitlines()[0]) from None
+        self.model.to(device).eval()
+
+    def _check(self, images: torch.Tensor, ratio: float) -> None:
+        size = tuple(images.shape[-2:])
+        if size != (self.image_size, self.image_size):
+            raise LinksimError(f"checkpoint '{self.config.checkpoint}' is for {self.image_size}x{self.image_size} "
+                               f"images; the dataset gives {size[0]}x{size[1]} (set dataset.image_size)")
+        if not any(abs(ratio - r) < 1e-9 for r in self.ratios):
+            supported = ", ".join(_fraction(r) for r in self.ratios)
+            raise LinksimError(f"checkpoint '{self.config.checkpoint}' does not support bandwidth ratio "
+                               f"{_fraction(ratio)} (supported: {supported})")
+
+    def _ratio(self, state: LinkState) -> torch.Tensor:
+        return torch.full_like(state.snr_db, state.bandwidth_ratio, dtype=torch.float32)
+
+    def transmit(self, images: torch.Tensor, state: LinkState) -> Transmission:
+        self._check(images, state.bandwidth_ratio)
+        k = channel_uses(tuple(images.shape[1:]), state.bandwidth_ratio)
+        symbols = self.model.encode(images, state.snr_db, self._ratio(state))[:, :k]
+        return Transmission(symbols=symbols, side_info={"image_size": tuple(images.shape[-2:])})
+
+    def receive(self, y: torch.Tensor, noise_var: torch.Tensor, tx: Transmission, state: LinkState) -> torch.Tensor:
+        h, w = tx.side_info["image_size"]
+        k_max = self.model.latent_channels * (h // 4) * (w // 4) // 2
+        pad = k_max - y.shape[1]
+        y = torch.nn.functional.pad(y, (0, pad))
+        noise_var = torch.nn.functional.pad(noise_var, (0, pad), value=1.0)
+        return self.model.decode(y, noise_var, state.snr_db, self._ratio(state), (h, w))
