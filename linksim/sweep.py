@@ -122,6 +122,7 @@ class PointEvaluator:
                 "trial": trial.numpy(),
                 "image_index": index.numpy(),
                 "image_id": [self.images.ids[i] for i in index.tolist()],
+                "pilot_uses": received.pilot_uses,
                 **{name: v.float().cpu().numpy() for name, v in values.items()},
             }
             if received.snr_estimate_db is not None:

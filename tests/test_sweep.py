@@ -82,20 +82,21 @@ def test_changed_settings_are_not_served_from_stale_points(tmp_path):
 
 def test_kill_9_loses_no_finished_point_and_leaves_no_partial_file(tmp_path, write_scenario):
     """A run killed with SIGKILL keeps complete point files only; resuming gives the full rows."""
-    data = small_scenario(tmp_path / "killed", sweep={"snr_db": list(range(-5, 21)), "bandwidth_ratio": ["1/12", "1/6"]})
+    sweep = {"snr_db": {"start": -5, "stop": 20, "step": 0.25}, "bandwidth_ratio": ["1/12", "1/6"]}
+    data = small_scenario(tmp_path / "killed", sweep=sweep)
     path = write_scenario(data)
     points = tmp_path / "killed" / "points"
     cmd = [sys.executable, "-m", "linksim", "run", str(path), "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
-        while time.time() < deadline and len(list(points.glob("*.csv"))) < 3:
-            time.sleep(0.05)
+        while time.time() < deadline and not any(points.glob("*.csv")):
+            time.sleep(0.01)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     finished = list(points.glob("*.csv"))
-    assert 3 <= len(finished) < 52, "the run should have been killed part-way"
+    assert 1 <= len(finished) < 202, "the run should have been killed part-way"
     for file in finished:
         rows = pd.read_csv(file)
         assert len(rows) == 6 * 2 and rows["psnr"].notna().all()
