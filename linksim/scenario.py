@@ -22,7 +22,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from linksim.channels import CHANNELS
 from linksim.data import available_datasets
 from linksim.errors import ScenarioError
-from linksim.metrics import available_metrics
+from linksim.metrics import available_metrics, region_metrics
+from linksim.roi import RoiConfig
 from linksim.schema import StrictModel, parse_ratio
 from linksim.schemes import SCHEMES
 
@@ -135,6 +136,7 @@ class Scenario(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     seed: int = Field(0, ge=0, lt=2**63)
     dataset: DatasetConfig
+    roi: RoiConfig | None = None
     channel: ChannelEntry = Field(default_factory=lambda: CHANNELS["awgn"].config_class())
     schemes: list[SchemeEntry] = Field(min_length=1)
     sweep: SweepConfig
@@ -157,6 +159,12 @@ class Scenario(StrictModel):
         duplicates = sorted({x for x in labels if labels.count(x) > 1})
         if duplicates:
             raise ValueError(f"scheme names must be unique; give each a distinct 'name' (repeated: {', '.join(duplicates)})")
+        if self.roi is None:
+            needs_roi = [m for m in self.metrics if m in region_metrics()]
+            if needs_roi:
+                raise ValueError(f"metrics {', '.join(needs_roi)} need ROI masks: add a roi: block (source: centre | saliency | mask_folder)")
+            if any(w > 0 for w in self.sweep.roi_weight):
+                raise ValueError("sweep.roi_weight > 0 needs ROI masks: add a roi: block (source: centre | saliency | mask_folder)")
         accepted = [f"{m}_vs_snr" for m in self.metrics]
         for plot in self.output.plots or []:
             if plot not in accepted:
@@ -225,6 +233,7 @@ class SweepPoint:
             "point": asdict(self),
             "seed": scenario.seed,
             "dataset": scenario.dataset.model_dump(mode="json"),
+            "roi": scenario.roi.model_dump(mode="json") if scenario.roi else None,
             "channel": scenario.channel.model_dump(mode="json"),
             "scheme": scenario.scheme_config(self.scheme).model_dump(mode="json"),
             "monte_carlo": scenario.monte_carlo.model_dump(mode="json"),
@@ -272,7 +281,7 @@ def _describe(error: dict[str, Any], source: str, node: yaml.Node | None) -> str
     if error["type"] == "unknown_field":
         loc.append(error["ctx"]["field"])
     elif error["type"] == "union_tag_invalid":
-        loc.append("type")
+        loc.append(error["ctx"]["discriminator"].strip("'"))
         message = f"unknown type '{error['ctx']['tag']}' (accepted: {error['ctx']['expected_tags']})"
     elif error["type"] == "missing":
         message = "required field is missing"

@@ -40,6 +40,7 @@ from linksim.metrics import compute_metrics
 from linksim.plots import plot_all
 from linksim.randomness import resolve_device, seed_everything
 from linksim.results import read_rows, summarize, write_csv, write_json, write_text
+from linksim.roi import build_masks
 from linksim.scenario import Scenario, SweepPoint
 from linksim.schemes import LinkState, Scheme, build_scheme, channel_uses
 
@@ -89,6 +90,9 @@ class PointEvaluator:
             root=ds.root, subset_seed=ds.subset_seed,
         )
         self.pixels = self.images.images.to(device)
+        self.roi_masks = (
+            build_masks(scenario.roi, self.images.images, self.images.ids).to(device) if scenario.roi else None
+        )
         self.schemes: dict[str, Scheme] = {s.label: build_scheme(s, device) for s in scenario.schemes}
         self.channel: Channel = build_channel(scenario.channel, device)
 
@@ -110,19 +114,21 @@ class PointEvaluator:
             flat = torch.arange(start, min(start + scenario.monte_carlo.batch_size, self.images_per_point))
             trial, index = flat // n_images, flat % n_images
             x = self.pixels[index.to(self.device)]
+            mask = None if self.roi_masks is None else self.roi_masks[index.to(self.device)]
             state = LinkState(
                 snr_db=torch.full((len(flat),), point.snr_db, device=self.device),
-                bandwidth_ratio=point.bandwidth_ratio, roi_weight=point.roi_weight,
+                bandwidth_ratio=point.bandwidth_ratio, roi_weight=point.roi_weight, roi_mask=mask,
             )
             tx = scheme.transmit(x, state)
             received = self.channel(tx.symbols, state.snr_db)
             x_hat = scheme.receive(received.y, received.noise_var, tx, state).clamp(0.0, 1.0)
-            values = compute_metrics(scenario.metrics, x_hat, x)
+            values = compute_metrics(scenario.metrics, x_hat, x, roi_mask=mask)
             frame = {
                 "trial": trial.numpy(),
                 "image_index": index.numpy(),
                 "image_id": [self.images.ids[i] for i in index.tolist()],
                 "pilot_uses": received.pilot_uses,
+                "side_info_bits": tx.side_info_bits,
                 **{name: v.float().cpu().numpy() for name, v in values.items()},
             }
             if received.snr_estimate_db is not None:

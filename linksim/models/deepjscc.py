@@ -163,13 +163,22 @@ class DeepJSCC(nn.Module):
         snr_db: torch.Tensor,
         ratio: torch.Tensor,
         image_size: tuple[int, int],
+        roi_weight_map: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Symbols ``y`` and noise variances ``[B, K_max]`` (any values beyond ``K_i``) -> images."""
+        """Symbols ``y`` and noise variances ``[B, K_max]`` (any values beyond ``K_i``) -> images.
+
+        With the transmitter's ``roi_weight_map`` ``[B, 1, H/4, W/4]`` the received latent is
+        divided by it, which leaves ROI values with proportionally less noise (the reliability
+        input says so) and background values with more.
+        """
         h, w = image_size[0] // 4, image_size[1] // 4
         shape = torch.Size((len(y), self.latent_channels, h, w))
         mask = self._sent_mask(ratio, shape)
         latent = torch.view_as_real(y).reshape(shape) * mask
-        # Each real part sees half the complex noise variance; quality in dB, scaled to ~[-0.5, 2].
-        reliability = -10 * torch.log10(noise_var.clamp_min(1e-10) / 2).repeat_interleave(2, dim=1) / 20
-        reliability = reliability.reshape(shape) * mask
+        # Each real part sees half the complex noise variance.
+        real_noise_var = (noise_var.clamp_min(1e-10) / 2).repeat_interleave(2, dim=1).reshape(shape)
+        if roi_weight_map is not None:
+            latent = latent / roi_weight_map
+            real_noise_var = real_noise_var / roi_weight_map.pow(2)
+        reliability = -10 * torch.log10(real_noise_var) / 20 * mask  # quality in dB, scaled to ~[-0.5, 2]
         return self.decoder(torch.cat([latent, reliability], dim=1), side_input(snr_db, ratio))

@@ -56,10 +56,13 @@ class Transmission:
         symbols: complex channel symbols ``[B, K]``, unit average power per image.
         side_info: metadata the receiver gets; each scheme documents whether it is assumed
             error-free or is counted in the channel uses.
+        side_info_bits: bits of side information per image that a real system would have to
+            deliver besides the symbols (reported in the result rows), 0 if none is counted.
     """
 
     symbols: torch.Tensor
     side_info: dict[str, Any] = field(default_factory=dict)
+    side_info_bits: int = 0
 
 
 def channel_uses(image_shape: tuple[int, int, int], bandwidth_ratio: float) -> int:

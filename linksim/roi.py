@@ -1,0 +1,114 @@
+"""Regions of interest: where each image's important content is, as a mask ``[N, 1, H, W]``.
+
+Sources (the scenario's ``roi:`` block):
+
+- ``centre``: a centred ellipse covering ``area`` of the image — a content-blind prior.
+- ``saliency``: OpenCV contrib's static saliency (spectral residual, Hou & Zhang 2007, or
+  fine-grained), thresholded so that the ``area`` most salient pixels form the ROI.
+- ``mask_folder``: one mask image per dataset image, ``<root>/<image id with .png>``; pixels
+  >= 128 are inside.
+
+Masks are binary. How the receiver learns them is the scheme's business (see
+:mod:`linksim.schemes.deepjscc`: a coarse mask sent as counted side information).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Literal, Union
+
+import numpy as np
+import torch
+from PIL import Image
+from pydantic import Field
+
+from linksim.errors import DatasetError, LinksimError
+from linksim.schema import StrictModel
+
+
+class CentreRoi(StrictModel):
+    """``roi: {source: centre, area: 0.25}``."""
+
+    source: Literal["centre"] = "centre"
+    area: float = Field(0.25, gt=0, lt=1)
+
+
+class SaliencyRoi(StrictModel):
+    """``roi: {source: saliency, method: spectral_residual, area: 0.25}``."""
+
+    source: Literal["saliency"] = "saliency"
+    method: Literal["spectral_residual", "fine_grained"] = "spectral_residual"
+    area: float = Field(0.25, gt=0, lt=1)
+
+
+class MaskFolderRoi(StrictModel):
+    """``roi: {source: mask_folder, root: DIR}`` with ``DIR/<image id>.png`` per image."""
+
+    source: Literal["mask_folder"] = "mask_folder"
+    root: str
+
+
+RoiConfig = Annotated[Union[CentreRoi, SaliencyRoi, MaskFolderRoi], Field(discriminator="source")]
+
+
+def centre_masks(count: int, height: int, width: int, area: float) -> torch.Tensor:
+    """``[count, 1, H, W]``: a centred ellipse with the aspect of the image covering ``area``."""
+    ys = (torch.arange(height) + 0.5) / height - 0.5
+    xs = (torch.arange(width) + 0.5) / width - 0.5
+    radius_sq = area / torch.pi  # ellipse with semi-axes r*H, r*W covers pi r^2 of the unit image
+    inside = (ys[:, None] ** 2 + xs[None, :] ** 2) <= radius_sq
+    return inside.float().expand(count, 1, height, width).clone()
+
+
+def _top_fraction(scores: np.ndarray, area: float) -> np.ndarray:
+    """Binary mask of the ``area`` highest-scoring pixels (ties broken by position)."""
+    flat = scores.ravel()
+    keep = max(1, round(area * flat.size))
+    order = np.argsort(-flat, kind="stable")[:keep]
+    mask = np.zeros(flat.size, dtype=np.float32)
+    mask[order] = 1.0
+    return mask.reshape(scores.shape)
+
+
+def saliency_masks(images: torch.Tensor, method: str, area: float) -> torch.Tensor:
+    """``[N, 1, H, W]`` from OpenCV contrib's static saliency on images ``[N, 3, H, W]`` in [0, 1]."""
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover - a dependency of linksim
+        raise LinksimError("roi.source=saliency needs OpenCV contrib: pip install opencv-contrib-python-headless") from None
+    make = {"spectral_residual": cv2.saliency.StaticSaliencySpectralResidual_create,
+            "fine_grained": cv2.saliency.StaticSaliencyFineGrained_create}[method]
+    detector = make()
+    pixels = (images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)[..., ::-1]  # RGB -> BGR
+    masks = []
+    for image in pixels:  # OpenCV works one image at a time
+        ok, scores = detector.computeSaliency(np.ascontiguousarray(image))
+        if not ok:
+            raise LinksimError(f"roi: OpenCV {method} saliency failed on an image of size {image.shape[:2]}")
+        masks.append(_top_fraction(np.asarray(scores, dtype=np.float32), area))
+    return torch.from_numpy(np.stack(masks))[:, None]
+
+
+def folder_masks(root: str, ids: list[str], size: tuple[int, int]) -> torch.Tensor:
+    """``[N, 1, H, W]`` read from ``root/<id>.png`` (id's extension replaced), resized (nearest)."""
+    folder = Path(root)
+    if not folder.is_dir():
+        raise DatasetError(f"roi.root: {folder} does not exist or is not a directory")
+    masks = []
+    for image_id in ids:
+        path = folder / PurePosixPath(image_id).with_suffix(".png")
+        if not path.is_file():
+            raise DatasetError(f"roi.root: no mask {path} for image '{image_id}'")
+        mask = Image.open(path).convert("L").resize((size[1], size[0]), Image.NEAREST)
+        masks.append((np.asarray(mask) >= 128).astype(np.float32))
+    return torch.from_numpy(np.stack(masks))[:, None]
+
+
+def build_masks(config: CentreRoi | SaliencyRoi | MaskFolderRoi, images: torch.Tensor, ids: list[str]) -> torch.Tensor:
+    """ROI masks ``[N, 1, H, W]`` in {0, 1} for images ``[N, 3, H, W]`` with dataset ids ``ids``."""
+    n, _, h, w = images.shape
+    if isinstance(config, CentreRoi):
+        return centre_masks(n, h, w, config.area)
+    if isinstance(config, SaliencyRoi):
+        return saliency_masks(images, config.method, config.area)
+    return folder_masks(config.root, ids, (h, w))
