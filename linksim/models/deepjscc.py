@@ -134,27 +134,47 @@ class DeepJSCC(nn.Module):
         sent = torch.round(2 * ratio * 3 * (4 * h) * (4 * w) / (h * w))
         return (torch.arange(c_max, device=ratio.device)[None, :] < sent[:, None]).float()[..., None, None]
 
-    def encode(
-        self,
-        images: torch.Tensor,
-        snr_db: torch.Tensor,
-        ratio: torch.Tensor,
-        roi_weight_map: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def encode(self, images: torch.Tensor, snr_db: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
         """Images ``[B, 3, H, W]`` -> symbols ``[B, C_max H W / 32]`` complex; zeros beyond ``K_i``.
 
-        ``roi_weight_map`` ``[B, 1, H/4, W/4]`` (``1 + alpha * mask``) scales the latent before
-        power normalisation, so regions with larger weight get more of the power budget.
+        Each image has unit average power over its ``K_i`` sent symbols.
         """
         latent = self.encoder(images, side_input(snr_db, ratio))
-        if roi_weight_map is not None:
-            latent = latent * roi_weight_map
         latent = latent * self._sent_mask(ratio, latent.shape)
-        reals = latent.flatten(1)
-        sent_reals = self._sent_mask(ratio, latent.shape).sum(dim=(1, 2, 3)) * latent.shape[2] * latent.shape[3]
-        power = reals.pow(2).sum(dim=1) / (sent_reals / 2)  # mean |z|^2 over sent complex symbols
+        return self._unit_power(latent.flatten(1), ratio, latent.shape)
+
+    def _unit_power(self, reals: torch.Tensor, ratio: torch.Tensor, latent_shape: torch.Size) -> torch.Tensor:
+        """Scale reals ``[B, 2 K_max]`` to unit mean power per sent complex symbol; return complex."""
+        _, _, h, w = latent_shape
+        sent_symbols = self._sent_mask(ratio, latent_shape).sum(dim=(1, 2, 3)) * h * w / 2
+        power = reals.pow(2).sum(dim=1) / sent_symbols
         reals = reals / power.clamp_min(1e-12).sqrt()[:, None]
         return torch.view_as_complex(reals.reshape(len(reals), -1, 2).contiguous())
+
+    def weight_symbols(
+        self, symbols: torch.Tensor, ratio: torch.Tensor, weight_map: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """ROI weighting: multiply each latent value by its weight and renormalise the power.
+
+        Args:
+            symbols: unit-power symbols from :meth:`encode`, ``[B, K_max]``.
+            ratio: bandwidth ratios ``[B]``.
+            weight_map: ``1 + alpha * m`` at latent resolution, ``[B, 1, H/4, W/4]``.
+
+        Returns:
+            The weighted unit-power symbols ``[B, K_max]`` and the amplitude ``w * g`` applied to
+            each real value ``[B, 2 K_max]`` (g, the renormalisation gain, is rounded to float16:
+            it is side information). Weighting before or after the first normalisation is the
+            same, since both are linear.
+        """
+        b, c, h, w = len(symbols), self.latent_channels, *weight_map.shape[-2:]
+        weights = weight_map.expand(b, c, h, w).reshape(b, -1)
+        reals = torch.view_as_real(symbols).reshape(b, -1)
+        sent_symbols = self._sent_mask(ratio, torch.Size((b, c, h, w))).sum(dim=(1, 2, 3)) * h * w / 2
+        gain = torch.sqrt(sent_symbols / (reals * weights).pow(2).sum(dim=1).clamp_min(1e-12))
+        amplitude = weights * gain.half().float()[:, None]
+        weighted = torch.view_as_complex((reals * amplitude).reshape(b, -1, 2).contiguous())
+        return weighted, amplitude
 
     def decode(
         self,
@@ -163,22 +183,23 @@ class DeepJSCC(nn.Module):
         snr_db: torch.Tensor,
         ratio: torch.Tensor,
         image_size: tuple[int, int],
-        roi_weight_map: torch.Tensor | None = None,
+        amplitude: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Symbols ``y`` and noise variances ``[B, K_max]`` (any values beyond ``K_i``) -> images.
 
-        With the transmitter's ``roi_weight_map`` ``[B, 1, H/4, W/4]`` the received latent is
-        divided by it, which leaves ROI values with proportionally less noise (the reliability
-        input says so) and background values with more.
+        ``amplitude`` ``[B, 2 K_max]`` from :meth:`weight_symbols` is divided out, which leaves
+        ROI values with proportionally less noise (the reliability input says so) and background
+        values with more.
         """
         h, w = image_size[0] // 4, image_size[1] // 4
         shape = torch.Size((len(y), self.latent_channels, h, w))
         mask = self._sent_mask(ratio, shape)
-        latent = torch.view_as_real(y).reshape(shape) * mask
+        reals = torch.view_as_real(y).reshape(len(y), -1)
         # Each real part sees half the complex noise variance.
-        real_noise_var = (noise_var.clamp_min(1e-10) / 2).repeat_interleave(2, dim=1).reshape(shape)
-        if roi_weight_map is not None:
-            latent = latent / roi_weight_map
-            real_noise_var = real_noise_var / roi_weight_map.pow(2)
-        reliability = -10 * torch.log10(real_noise_var) / 20 * mask  # quality in dB, scaled to ~[-0.5, 2]
+        real_noise_var = (noise_var.clamp_min(1e-10) / 2).repeat_interleave(2, dim=1)
+        if amplitude is not None:
+            reals = reals / amplitude
+            real_noise_var = real_noise_var / amplitude.pow(2)
+        latent = reals.reshape(shape) * mask
+        reliability = -10 * torch.log10(real_noise_var.reshape(shape)) / 20 * mask  # dB, scaled to ~[-0.5, 2]
         return self.decoder(torch.cat([latent, reliability], dim=1), side_input(snr_db, ratio))

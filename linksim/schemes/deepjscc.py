@@ -7,10 +7,11 @@ per-symbol effective noise variance.
 **ROI weighting** (as in LRISC, Tong et al. 2025): with ROI weight ``alpha > 0`` the latent is
 multiplied by ``1 + alpha * m`` before power normalisation, where ``m`` is the ROI mask at latent
 resolution (H/4 x W/4), binarised (average-pooled mask >= 0.5). The ROI thus takes a larger share
-of the fixed power budget. The receiver needs ``m`` to undo the weighting: it is sent as side
-information, one bit per latent position (64 bits for a 32x32 image), counted in the
-``side_info_bits`` column of the results (assumed delivered error-free, e.g. on a control
-channel; not included in ``channel_uses``). With ``alpha = 0`` nothing is sent.
+of the fixed power budget. To undo the weighting the receiver needs ``m`` and the
+renormalisation gain ``g``: both are sent as side information — one bit per latent position
+(64 bits for a 32x32 image) plus ``g`` as a 16-bit float — counted in the ``side_info_bits``
+column of the results (assumed delivered error-free, e.g. on a control channel; not included in
+``channel_uses``). With ``alpha = 0`` nothing is sent.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from linksim.errors import LinksimError
 from linksim.models.deepjscc import DeepJSCC
 from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses
 from linksim.zoo import load_checkpoint
+
+_GAIN_BITS = 16  # the ROI renormalisation gain, sent as a float16
 
 
 class DeepJSCCConfig(SchemeConfig):
@@ -85,11 +88,14 @@ class DeepJSCCScheme(Scheme):
     def transmit(self, images: torch.Tensor, state: LinkState) -> Transmission:
         self._check(images, state.bandwidth_ratio)
         k = channel_uses(tuple(images.shape[1:]), state.bandwidth_ratio)
-        weights = self.roi_weight_map(state)
-        symbols = self.model.encode(images, state.snr_db, self._ratio(state), weights)[:, :k]
-        bits = 0 if weights is None else weights[0].numel()
-        side_info = {"image_size": tuple(images.shape[-2:]), "roi_weight_map": weights}
-        return Transmission(symbols=symbols, side_info=side_info, side_info_bits=bits)
+        ratio = self._ratio(state)
+        symbols = self.model.encode(images, state.snr_db, ratio)
+        weights, amplitude, bits = self.roi_weight_map(state), None, 0
+        if weights is not None:
+            symbols, amplitude = self.model.weight_symbols(symbols, ratio, weights)
+            bits = weights[0].numel() + _GAIN_BITS
+        side_info = {"image_size": tuple(images.shape[-2:]), "amplitude": amplitude}
+        return Transmission(symbols=symbols[:, :k], side_info=side_info, side_info_bits=bits)
 
     def receive(self, y: torch.Tensor, noise_var: torch.Tensor, tx: Transmission, state: LinkState) -> torch.Tensor:
         h, w = tx.side_info["image_size"]
@@ -97,4 +103,4 @@ class DeepJSCCScheme(Scheme):
         pad = k_max - y.shape[1]
         y = torch.nn.functional.pad(y, (0, pad))
         noise_var = torch.nn.functional.pad(noise_var, (0, pad), value=1.0)
-        return self.model.decode(y, noise_var, state.snr_db, self._ratio(state), (h, w), tx.side_info["roi_weight_map"])
+        return self.model.decode(y, noise_var, state.snr_db, self._ratio(state), (h, w), tx.side_info["amplitude"])
