@@ -145,3 +145,15 @@ def test_roi_weights_move_power_into_the_roi_and_the_receiver_undoes_them():
     noiseless = torch.full(plain.shape, 1e-10)
     expected = model.decode(plain, noiseless, snr, ratio, (32, 32))
     assert torch.allclose(model.decode(weighted, noiseless, snr, ratio, (32, 32), amplitude), expected, atol=1e-4)
+
+
+def test_roi_aware_training_draws_masks_and_weights(tmp_path):
+    from linksim.training.deepjscc import DeepJSCCTrainer
+
+    config = _tiny_config(tmp_path, 2).model_copy(update={"roi_weights": [0.0, 2.0], "roi_area": (0.2, 0.4)})
+    trainer = DeepJSCCTrainer(config)
+    weights = trainer._random_roi_weights(64, 8, 8)
+    assert weights.shape == (64, 1, 8, 8) and set(weights.unique().tolist()) <= {1.0, 3.0}
+    roi_share = (weights > 1).float().mean(dim=(1, 2, 3))
+    assert roi_share.max() <= 0.6 and (roi_share > 0).float().mean() > 0.3
+    assert trainer.train_step() > 0

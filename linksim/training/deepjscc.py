@@ -3,6 +3,9 @@
 Each step draws a batch of training images (random horizontal flips), a random SNR per image
 (uniform in ``snr_db``) and a random bandwidth ratio per image (from ``ratios``), sends the
 encoder's symbols through the configured channel and minimises the MSE of the reconstruction.
+With ``roi_weights`` other than ``[0]`` each image also gets a random ROI weight from that list
+and a random elliptical ROI (``roi_area`` of the latent grid), so that the decoder learns to
+exploit ROI weighting; ``init_checkpoint`` starts from existing weights (fine-tuning).
 Writes to ``out``: ``loss.csv`` (training loss), ``eval.csv`` (PSNR on held-out test images at
 fixed SNRs and ratios), ``last.safetensors`` (model weights), ``state.pt`` (optimiser, schedule
 and RNG state for ``--resume``) and ``config.yaml``. Deterministic for a seed.
@@ -52,6 +55,9 @@ class DeepJSCCTrainConfig(StrictModel):
     warmup_steps: int = Field(500, ge=0)
     snr_db: tuple[float, float] = (-5.0, 20.0)
     ratios: list[float] = Field(default_factory=lambda: [parse_ratio(r) for r in DEFAULT_RATIOS])
+    roi_weights: list[float] = Field(default_factory=lambda: [0.0])
+    roi_area: tuple[float, float] = (0.1, 0.5)
+    init_checkpoint: str | None = None
     latent_channels: int = Field(32, ge=1)
     width: int = Field(64, ge=4)
     checkpoint_every: int = Field(1000, ge=1)
@@ -66,6 +72,13 @@ class DeepJSCCTrainConfig(StrictModel):
     @classmethod
     def _ratios(cls, value: Any) -> Any:
         return [parse_ratio(v) for v in value] if isinstance(value, list) else value
+
+    @field_validator("roi_weights")
+    @classmethod
+    def _roi_weights(cls, value: list[float]) -> list[float]:
+        if not value or any(w < 0 for w in value):
+            raise ValueError(f"roi_weights must be a non-empty list of weights >= 0, got {value}")
+        return value
 
     def check_ratios(self, image_size: int) -> None:
         for ratio in self.ratios + self.eval_ratios:
@@ -121,6 +134,10 @@ class DeepJSCCTrainer:
         self.train_images = _load(config.train_data).images
         self.eval_images = _load(config.eval_data).images.to(self.device)
         self.model = DeepJSCC(config.latent_channels, config.width).to(self.device)
+        if config.init_checkpoint:
+            from linksim.zoo import load_checkpoint
+
+            self.model.load_state_dict(load_checkpoint(config.init_checkpoint, self.device)[0])
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.channel = build_channel(config.channel, self.device)
         self.generator = torch.Generator().manual_seed(config.seed)
@@ -140,10 +157,31 @@ class DeepJSCCTrainer:
         ratio = self.ratios[torch.randint(len(self.ratios), (b,), generator=self.generator).to(self.device)]
         return images, snr, ratio
 
+    def _random_roi_weights(self, b: int, h: int, w: int) -> torch.Tensor:
+        """``1 + alpha * m`` ``[B, 1, h, w]``: random alpha from ``roi_weights``, random ellipses."""
+        g = self.generator
+        alpha = torch.tensor(self.config.roi_weights)[torch.randint(len(self.config.roi_weights), (b,), generator=g)]
+        low, high = self.config.roi_area
+        area = low + (high - low) * torch.rand(b, generator=g)
+        centre = torch.rand(b, 2, generator=g)
+        aspect = torch.exp((torch.rand(b, generator=g) - 0.5))  # ellipse axis ratio in [0.6, 1.65]
+        ys = (torch.arange(h) + 0.5) / h
+        xs = (torch.arange(w) + 0.5) / w
+        ry = torch.sqrt(area / torch.pi * aspect)
+        rx = torch.sqrt(area / torch.pi / aspect)
+        dy = (ys[None, :, None] - centre[:, 0, None, None]) / ry[:, None, None]
+        dx = (xs[None, None, :] - centre[:, 1, None, None]) / rx[:, None, None]
+        mask = (dy.pow(2) + dx.pow(2) <= 1).float()
+        return (1 + alpha[:, None, None] * mask)[:, None].to(self.device)
+
     def _forward(self, images: torch.Tensor, snr: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
         symbols = self.model.encode(images, snr, ratio)
+        amplitude = None
+        if self.config.roi_weights != [0.0] and self.model.training:
+            h, w = images.shape[-2] // 4, images.shape[-1] // 4
+            symbols, amplitude = self.model.weight_symbols(symbols, ratio, self._random_roi_weights(len(images), h, w))
         received = self.channel(symbols, snr)
-        return self.model.decode(received.y, received.noise_var, snr, ratio, tuple(images.shape[-2:]))
+        return self.model.decode(received.y, received.noise_var, snr, ratio, tuple(images.shape[-2:]), amplitude)
 
     def train_step(self) -> float:
         for group in self.optimizer.param_groups:
