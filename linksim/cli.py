@@ -106,7 +106,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     grid = scenario.grid()
     n = scenario.dataset.num_images or "all"
     print(f"{args.scenario}: valid scenario '{scenario.name}': {len(grid)} points "
-          f"({len(scenario.schemes)} schemes x {len(scenario.sweep.snr_db)} SNRs x "
+          f"({len(scenario.schemes)} schemes x {len(scenario.channel)} channels x {len(scenario.sweep.snr_db)} SNRs x "
           f"{len(scenario.sweep.bandwidth_ratio)} bandwidth ratios x {len(scenario.sweep.roi_weight)} ROI weights), "
           f"{n} images x {scenario.monte_carlo.trials} trials per point -> {scenario.output_dir}")
     return 0

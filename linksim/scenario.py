@@ -1,6 +1,6 @@
 """Scenario files: the YAML schema, its validation with precise errors, and grid expansion.
 
-A scenario declares images (``dataset``), a ``channel``, the ``schemes`` to compare and the
+A scenario declares images (``dataset``), one or more channels, the ``schemes`` to compare and the
 ``sweep`` axes; the grid is the cartesian product of the axes and the schemes. Each point gets
 a random seed derived from the scenario seed and the point's coordinates only, so results do
 not depend on the order in which points run.
@@ -137,13 +137,18 @@ class Scenario(StrictModel):
     seed: int = Field(0, ge=0, lt=2**63)
     dataset: DatasetConfig
     roi: RoiConfig | None = None
-    channel: ChannelEntry = Field(default_factory=lambda: CHANNELS["awgn"].config_class())
+    channel: list[ChannelEntry] = Field(default_factory=lambda: [CHANNELS["awgn"].config_class()], min_length=1)
     schemes: list[SchemeEntry] = Field(min_length=1)
     sweep: SweepConfig
     monte_carlo: MonteCarloConfig = Field(default_factory=MonteCarloConfig)
     metrics: list[str] = Field(default_factory=lambda: ["psnr", "ms_ssim", "lpips"], min_length=1)
     output: OutputConfig = Field(default_factory=OutputConfig)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _one_or_more_channels(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
 
     @field_validator("metrics")
     @classmethod
@@ -155,10 +160,11 @@ class Scenario(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Scenario":
-        labels = [s.label for s in self.schemes]
-        duplicates = sorted({x for x in labels if labels.count(x) > 1})
-        if duplicates:
-            raise ValueError(f"scheme names must be unique; give each a distinct 'name' (repeated: {', '.join(duplicates)})")
+        for what, entries in (("scheme", self.schemes), ("channel", self.channel)):
+            labels = [entry.label for entry in entries]
+            duplicates = sorted({x for x in labels if labels.count(x) > 1})
+            if duplicates:
+                raise ValueError(f"{what} names must be unique; give each a distinct 'name' (repeated: {', '.join(duplicates)})")
         if self.roi is None:
             needs_roi = [m for m in self.metrics if m in region_metrics()]
             if needs_roi:
@@ -190,18 +196,21 @@ class Scenario(StrictModel):
         return parse_scenario(data, source="command line overrides")
 
     def grid(self) -> list["SweepPoint"]:
-        """All points: schemes x SNR x bandwidth ratio x ROI weight, in a stable order."""
+        """All points: schemes x channels x bandwidth ratio x ROI weight x SNR, in a stable order."""
         axes = itertools.product(
-            self.schemes, self.sweep.bandwidth_ratio, self.sweep.roi_weight, self.sweep.snr_db
+            self.schemes, self.channel, self.sweep.bandwidth_ratio, self.sweep.roi_weight, self.sweep.snr_db
         )
         return [
-            SweepPoint(scheme=s.label, channel=self.channel.type, snr_db=float(snr),
+            SweepPoint(scheme=s.label, channel=c.label, snr_db=float(snr),
                        bandwidth_ratio=float(r), roi_weight=float(w))
-            for s, r, w, snr in axes
+            for s, c, r, w, snr in axes
         ]
 
     def scheme_config(self, label: str) -> Any:
         return next(s for s in self.schemes if s.label == label)
+
+    def channel_config(self, label: str) -> Any:
+        return next(c for c in self.channel if c.label == label)
 
 
 @dataclass(frozen=True)
@@ -234,7 +243,7 @@ class SweepPoint:
             "seed": scenario.seed,
             "dataset": scenario.dataset.model_dump(mode="json"),
             "roi": scenario.roi.model_dump(mode="json") if scenario.roi else None,
-            "channel": scenario.channel.model_dump(mode="json"),
+            "channel": scenario.channel_config(self.channel).model_dump(mode="json"),
             "scheme": scenario.scheme_config(self.scheme).model_dump(mode="json"),
             "monte_carlo": scenario.monte_carlo.model_dump(mode="json"),
             "metrics": scenario.metrics,
@@ -300,6 +309,8 @@ def _locate(loc: list[Any], node: yaml.Node | None) -> tuple[str, int | None]:
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
         if isinstance(part, int):
+            if isinstance(node, yaml.MappingNode):
+                continue  # a single mapping given where a list is accepted (``channel:``)
             parts.append(f"[{part}]")
             if isinstance(node, yaml.SequenceNode) and part < len(node.value):
                 node = node.value[part]

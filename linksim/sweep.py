@@ -76,7 +76,7 @@ class LocalExecutor:
 
 
 class PointEvaluator:
-    """Holds what every point of a scenario shares (images, schemes, channel) and evaluates one.
+    """Holds what every point of a scenario shares (images, schemes, channels) and evaluates one.
 
     Built once per process: loading data and models is the expensive part.
     """
@@ -94,7 +94,7 @@ class PointEvaluator:
             build_masks(scenario.roi, self.images.images, self.images.ids).to(device) if scenario.roi else None
         )
         self.schemes: dict[str, Scheme] = {s.label: build_scheme(s, device) for s in scenario.schemes}
-        self.channel: Channel = build_channel(scenario.channel, device)
+        self.channels: dict[str, Channel] = {c.label: build_channel(c, device) for c in scenario.channel}
 
     @property
     def images_per_point(self) -> int:
@@ -120,7 +120,7 @@ class PointEvaluator:
                 bandwidth_ratio=point.bandwidth_ratio, roi_weight=point.roi_weight, roi_mask=mask,
             )
             tx = scheme.transmit(x, state)
-            received = self.channel(tx.symbols, state.snr_db)
+            received = self.channels[point.channel](tx.symbols, state.snr_db)
             x_hat = scheme.receive(received.y, received.noise_var, tx, state).clamp(0.0, 1.0)
             values = compute_metrics(scenario.metrics, x_hat, x, roi_mask=mask)
             frame = {
@@ -219,7 +219,8 @@ def replot(out_dir: Path) -> list[Path]:
 def _plot_title(scenario: Scenario) -> str:
     ds = scenario.dataset
     n = f"{ds.num_images} " if ds.num_images else ""
-    return f"{scenario.name}: {n}{ds.name} images ({ds.image_size}x{ds.image_size}), {scenario.channel.type} channel"
+    channels = ", ".join(c.label for c in scenario.channel)
+    return f"{scenario.name}: {n}{ds.name} images ({ds.image_size}x{ds.image_size}), channel: {channels}"
 
 
 def _clear_outputs(out: Path, plots: list[str]) -> None:

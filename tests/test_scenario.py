@@ -108,3 +108,14 @@ def test_malformed_yaml_and_missing_file(tmp_path, write_scenario):
         load_scenario(tmp_path / "nope.yaml")
     with pytest.raises(ScenarioError, match="must be a YAML mapping"):
         load_scenario(write_scenario("- just\n- a list\n"))
+
+
+def test_several_channels_are_a_sweep_axis(tmp_path):
+    channels = [{"type": "awgn"}, {"type": "awgn", "name": "awgn-32-pilots", "snr_pilots": 32}]
+    scenario = parse_scenario(small_scenario(tmp_path, channel=channels))
+    grid = scenario.grid()
+    assert len(grid) == 2 * 4 and {p.channel for p in grid} == {"awgn", "awgn-32-pilots"}
+    by_channel = {p.channel: p for p in grid if p.snr_db == 0 and p.bandwidth_ratio == 1 / 12}
+    assert by_channel["awgn"].cache_key(scenario) != by_channel["awgn-32-pilots"].cache_key(scenario)
+    with pytest.raises(ScenarioError, match=r"channel names must be unique; .*\(repeated: awgn\)"):
+        parse_scenario(small_scenario(tmp_path, channel=[{"type": "awgn"}, {"type": "awgn"}]))

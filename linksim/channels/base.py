@@ -33,9 +33,18 @@ from linksim.schema import StrictModel
 
 
 class ChannelConfig(StrictModel):
-    """Base of every channel's YAML block; subclasses add ``type: Literal[...]`` and options."""
+    """Base of every channel's YAML block; subclasses add ``type: Literal[...]`` and options.
+
+    ``name`` labels the channel in rows and plots (defaults to ``type``), so that one scenario
+    can compare two configurations of the same channel type.
+    """
 
     type: str
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.type
 
 
 @dataclass(frozen=True)
