@@ -1,11 +1,33 @@
-"""Channels: every one maps symbols ``[B, K]`` + SNR ``[B]`` to a :class:`ChannelOutput`."""
+"""Channels: every one maps symbols ``[B, K]`` + SNR ``[B]`` to a :class:`ChannelOutput`.
+
+Registered channels (``channel: {type: ...}`` in a scenario):
+
+- ``awgn``: complex AWGN (:mod:`.awgn`);
+- ``rayleigh``: flat block Rayleigh fading with perfect or LS-estimated CSI (:mod:`.fading`);
+- ``ofdm``: OFDM slots over 3GPP TDL/CDL or flat Rayleigh with Sionna's estimators and
+  equalisers (:mod:`.ofdm`).
+
+All share the conventions of :mod:`.base` and the pilot-based SNR estimator of :mod:`.snr`.
+"""
 
 from __future__ import annotations
 
 from linksim.channels.awgn import AWGNChannel, AWGNConfig
-from linksim.channels.base import Channel, ChannelConfig, ChannelOutput, snr_db_to_noise_var
+from linksim.channels.base import (
+    Channel,
+    ChannelConfig,
+    ChannelOutput,
+    sionna_device,
+    snr_db_to_noise_var,
+)
+from linksim.channels.fading import RayleighChannel, RayleighConfig
+from linksim.channels.ofdm import OFDMChannel, OFDMConfig
 
-CHANNELS: dict[str, type[Channel]] = {"awgn": AWGNChannel}
+CHANNELS: dict[str, type[Channel]] = {
+    "awgn": AWGNChannel,
+    "rayleigh": RayleighChannel,
+    "ofdm": OFDMChannel,
+}
 
 
 def build_channel(config: ChannelConfig, device: str = "cpu") -> Channel:
@@ -20,6 +42,11 @@ __all__ = [
     "Channel",
     "ChannelConfig",
     "ChannelOutput",
+    "OFDMChannel",
+    "OFDMConfig",
+    "RayleighChannel",
+    "RayleighConfig",
     "build_channel",
+    "sionna_device",
     "snr_db_to_noise_var",
 ]

@@ -5,15 +5,36 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+from pydantic import Field, field_validator
 from sionna.phy.channel import AWGN
 
-from linksim.channels.base import Channel, ChannelConfig, ChannelOutput, snr_db_to_noise_var
+from linksim.channels.base import (
+    Channel,
+    ChannelConfig,
+    ChannelOutput,
+    sionna_device,
+    snr_db_to_noise_var,
+)
+from linksim.channels.fading import BlockLayout
+from linksim.channels.snr import estimate_snr_db
 
 
 class AWGNConfig(ChannelConfig):
-    """``channel: {type: awgn}`` — no options."""
+    """``channel: {type: awgn, snr_pilots: 16}``.
+
+    ``snr_pilots``: known unit-power pilot symbols sent before each sample's data, from which the
+    receiver estimates the SNR (counted as pilot overhead); 0 sends none and reports no estimate.
+    """
 
     type: Literal["awgn"] = "awgn"
+    snr_pilots: int = Field(16, ge=0, le=1_000_000)
+
+    @field_validator("snr_pilots")
+    @classmethod
+    def _enough_for_noise(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("one pilot cannot separate signal from noise; accepted 0 or >= 2")
+        return value
 
 
 class AWGNChannel(Channel):
@@ -23,19 +44,34 @@ class AWGNChannel(Channel):
     variance ``N0 = 10^(-SNR/10)`` per complex symbol (``N0/2`` per real dimension).
 
     Input: ``x`` ``[B, K]`` complex, ``snr_db`` ``[B]``.
-    Output: :class:`ChannelOutput` with ``y`` ``[B, K]`` and ``noise_var`` ``[B, K]`` (= N0);
-    no SNR estimate (AWGN has no pilots yet).
+    Output: :class:`ChannelOutput` with ``y`` ``[B, K]``, ``noise_var`` ``[B, K]`` (= N0), the SNR
+    estimate ``[B]`` from ``snr_pilots`` pilots (one frame of unknown constant gain, see
+    :mod:`.snr`) and ``pilot_uses = snr_pilots``.
     """
 
     config_class = AWGNConfig
-    description = "complex AWGN (Sionna AWGN block), per-sample SNR"
+    description = "complex AWGN (Sionna AWGN block), per-sample SNR, pilot-based SNR estimate"
 
     def __init__(self, config: AWGNConfig | None = None, device: str = "cpu") -> None:
         super().__init__()
         self.config = config or AWGNConfig()
-        self.awgn = AWGN(device=device)
+        self.awgn = AWGN(device=sionna_device(device))
+
+    def layout(self, num_symbols: int) -> BlockLayout:
+        """The whole sample is one block: ``snr_pilots`` pilots, then the data."""
+        return BlockLayout(num_symbols, num_symbols, self.config.snr_pilots)
+
+    def pilot_uses(self, num_symbols: int) -> int:
+        return self.config.snr_pilots
 
     def forward(self, x: torch.Tensor, snr_db: torch.Tensor) -> ChannelOutput:
-        no = snr_db_to_noise_var(snr_db.to(torch.float32))
-        y = self.awgn(x, no)
-        return ChannelOutput(y=y, noise_var=no[:, None].expand(x.shape).contiguous())
+        layout = self.layout(x.shape[1])
+        no = snr_db_to_noise_var(snr_db.to(device=x.device, dtype=torch.float32))
+        z, y = layout.split(self.awgn(layout.frame(x), no))
+        estimate = estimate_snr_db(z, degree=0) if layout.pilots_per_block else None
+        return ChannelOutput(
+            y=y[:, 0],
+            noise_var=no[:, None].expand(x.shape).contiguous(),
+            snr_estimate_db=estimate,
+            pilot_uses=layout.pilot_uses,
+        )

@@ -1,0 +1,155 @@
+"""Flat block Rayleigh fading, and the block/pilot frame layout it shares with :mod:`.awgn`.
+
+A sample's ``K`` data symbols are cut into blocks; each block is one coherence interval: its
+channel uses (pilots first, then data) share one complex gain ``h ~ CN(0, 1)``, drawn by Sionna's
+:class:`~sionna.phy.channel.RayleighBlockFading`; blocks are independent. The receiver estimates
+``h`` per block by least squares from the block's pilots (or knows it: perfect CSI) and equalises
+with Sionna's MMSE equaliser :func:`~sionna.phy.mimo.lmmse_equalizer`, which for one antenna is
+``x_hat = conj(h_hat) y / (|h_hat|^2 + s)`` rescaled to be unbiased, i.e. ``x_hat = y / h_hat``,
+with effective noise variance ``s / |h_hat|^2`` where ``s = N0 + err_var`` adds the variance of
+the channel-estimation error (``N0 / P`` for ``P`` pilots; the error term ``(h - h_hat) x`` is
+treated as extra Gaussian noise, as Sionna's OFDM receivers do).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, model_validator
+from sionna.phy.channel import AWGN, RayleighBlockFading
+from sionna.phy.mimo import lmmse_equalizer
+
+from linksim.channels.base import (
+    Channel,
+    ChannelConfig,
+    ChannelOutput,
+    sionna_device,
+    snr_db_to_noise_var,
+)
+from linksim.channels.snr import estimate_snr_db, frame_snr_db, pilot_observations
+
+PILOT_SYMBOL = 1.0 + 0.0j  # known unit-power pilot; its phase is irrelevant to LS estimation
+
+
+@dataclass(frozen=True)
+class BlockLayout:
+    """``num_symbols`` data symbols in blocks of ``data_per_block``, each block preceded by
+    ``pilots_per_block`` pilots. The last block may be partial: its padding is dropped, it is no
+    channel use. Frames are ``[B, num_blocks, pilots_per_block + data_per_block]``."""
+
+    num_symbols: int
+    data_per_block: int
+    pilots_per_block: int
+
+    @property
+    def num_blocks(self) -> int:
+        return math.ceil(self.num_symbols / self.data_per_block)
+
+    @property
+    def pilot_uses(self) -> int:
+        """Pilot channel uses per sample."""
+        return self.num_blocks * self.pilots_per_block
+
+    def frame(self, x: torch.Tensor) -> torch.Tensor:
+        """Data ``[B, K]`` -> frame ``[B, num_blocks, P + D]`` with the pilots in front."""
+        b = x.shape[0]
+        data = F.pad(x, (0, self.num_blocks * self.data_per_block - self.num_symbols))
+        data = data.reshape(b, self.num_blocks, self.data_per_block)
+        pilots = torch.full((b, self.num_blocks, self.pilots_per_block), PILOT_SYMBOL,
+                            dtype=x.dtype, device=x.device)
+        return torch.cat([pilots, data], dim=2)
+
+    def split(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frame ``[B, N, P + D]`` -> LS pilot observations ``[B, N, P]`` and data ``[B, N, D]``."""
+        pilots, data = frame.split([self.pilots_per_block, self.data_per_block], dim=2)
+        return pilot_observations(pilots, torch.tensor(PILOT_SYMBOL, device=frame.device)), data
+
+    def data(self, blocks: torch.Tensor) -> torch.Tensor:
+        """Per-data-symbol values ``[B, N, D]`` (or broadcastable ``[B, N, 1]``) -> ``[B, K]``."""
+        b = blocks.shape[0]
+        blocks = blocks.expand(b, self.num_blocks, self.data_per_block)
+        return blocks.reshape(b, -1)[:, : self.num_symbols]
+
+
+class RayleighConfig(ChannelConfig):
+    """``channel: {type: rayleigh, coherence_symbols: 64, csi: perfect, pilots_per_block: 4}``.
+
+    ``coherence_symbols``: channel uses per fading block, pilots included (the last block of a
+    sample may be shorter). ``csi``: ``perfect`` (the receiver knows ``h`` and ``N0``; no pilots)
+    or ``estimated`` (``pilots_per_block`` known pilots at the start of every block, LS estimate;
+    they are counted as pilot overhead). ``pilots_per_block`` is ignored with perfect CSI.
+    """
+
+    type: Literal["rayleigh"] = "rayleigh"
+    coherence_symbols: int = Field(64, ge=1, le=1_000_000)
+    csi: Literal["perfect", "estimated"] = "perfect"
+    pilots_per_block: int = Field(4, ge=2, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _pilots_leave_room_for_data(self) -> "RayleighConfig":
+        if self.csi == "estimated" and self.pilots_per_block >= self.coherence_symbols:
+            raise ValueError(
+                f"pilots_per_block: must be smaller than coherence_symbols ({self.coherence_symbols}) "
+                f"so that every block carries data; accepted 2..{self.coherence_symbols - 1}, "
+                f"got {self.pilots_per_block}"
+            )
+        return self
+
+    @property
+    def pilots(self) -> int:
+        """Pilots per block actually sent."""
+        return self.pilots_per_block if self.csi == "estimated" else 0
+
+
+class RayleighChannel(Channel):
+    """Flat block Rayleigh fading with MMSE equalisation and perfect or LS-estimated CSI.
+
+    Input: ``x`` ``[B, K]`` complex (unit average power), ``snr_db`` ``[B]``.
+    Output: :class:`ChannelOutput`: ``y`` ``[B, K]`` = ``x + e`` (unbiased MMSE), ``noise_var``
+    ``[B, K]`` = ``(N0 + err_var) / |h_hat|^2``, ``snr_estimate_db`` ``[B]`` (exact frame SNR with
+    perfect CSI, pilot estimate otherwise; see :mod:`.snr`), ``pilot_uses``.
+    """
+
+    config_class = RayleighConfig
+    description = "flat block Rayleigh fading, perfect or LS-estimated CSI, MMSE equalisation (Sionna)"
+
+    def __init__(self, config: RayleighConfig | None = None, device: str = "cpu") -> None:
+        super().__init__()
+        self.config = config or RayleighConfig()
+        device = sionna_device(device)
+        self.fading = RayleighBlockFading(num_rx=1, num_rx_ant=1, num_tx=1, num_tx_ant=1, device=device)
+        self.awgn = AWGN(device=device)
+
+    def layout(self, num_symbols: int) -> BlockLayout:
+        pilots = self.config.pilots
+        return BlockLayout(num_symbols, self.config.coherence_symbols - pilots, pilots)
+
+    def pilot_uses(self, num_symbols: int) -> int:
+        return self.layout(num_symbols).pilot_uses
+
+    def forward(self, x: torch.Tensor, snr_db: torch.Tensor) -> ChannelOutput:
+        b, k = x.shape
+        layout = self.layout(k)
+        no = snr_db_to_noise_var(snr_db.to(device=x.device, dtype=torch.float32))  # [B]
+        h, _ = self.fading(batch_size=b * layout.num_blocks, num_time_steps=1)
+        h = h.reshape(b, layout.num_blocks, 1)
+        z, y = layout.split(self.awgn(h * layout.frame(x), no))
+        if self.config.csi == "perfect":
+            h_hat, err_var = h, torch.zeros_like(no)
+            snr_estimate = frame_snr_db(layout.data(h.abs().square()), no)
+        else:
+            h_hat, err_var = z.mean(dim=2, keepdim=True), no / layout.pilots_per_block
+            snr_estimate = estimate_snr_db(z, degree=0)
+        s = (no + err_var).reshape(b, 1, 1, 1, 1).to(x.dtype)
+        # One 1x1 "MIMO" system per block, broadcast over the block's data symbols.
+        x_hat, no_eff = lmmse_equalizer(y[..., None], h_hat[..., None, None], s, whiten_interference=False)
+        return ChannelOutput(
+            y=layout.data(x_hat[..., 0]),
+            noise_var=layout.data(no_eff[..., 0]).contiguous(),
+            snr_estimate_db=snr_estimate,
+            pilot_uses=layout.pilot_uses,
+        )
