@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
                      "(e.g. a quick look on fewer images)")
     run.add_argument("--fresh", action="store_true", help="delete earlier results in the output folder first")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice; "
+                     "use 1 when another job shares a small machine)")
 
     validate = sub.add_parser("validate", help="check a scenario file and print its grid size",
                               description="Validate SCENARIO against the schema without running it.")
@@ -72,6 +74,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from linksim.sweep import run_sweep
 
     scenario = load_scenario(args.scenario).with_overrides(out=args.out, num_images=args.num_images)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise LinksimError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         result = run_sweep(scenario, fresh=args.fresh, progress=not args.no_progress)
     except KeyboardInterrupt:
