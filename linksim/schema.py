@@ -33,6 +33,21 @@ class StrictModel(BaseModel):
         return data
 
 
+class TypedConfig(StrictModel):
+    """A YAML block selected by ``type`` (a scheme, a channel) with an optional display ``name``.
+
+    ``name`` labels the entry in rows and plots (defaults to ``type``), so that one scenario can
+    compare two configurations of the same type.
+    """
+
+    type: str
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.type
+
+
 def parse_ratio(value: Any) -> float:
     """Parse a bandwidth ratio given as a float, an int or a string such as ``"1/12"``.
 

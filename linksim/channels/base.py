@@ -29,22 +29,11 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from linksim.schema import StrictModel
+from linksim.schema import TypedConfig
 
 
-class ChannelConfig(StrictModel):
-    """Base of every channel's YAML block; subclasses add ``type: Literal[...]`` and options.
-
-    ``name`` labels the channel in rows and plots (defaults to ``type``), so that one scenario
-    can compare two configurations of the same channel type.
-    """
-
-    type: str
-    name: str | None = None
-
-    @property
-    def label(self) -> str:
-        return self.name or self.type
+class ChannelConfig(TypedConfig):
+    """Base of every channel's YAML block; subclasses add ``type: Literal[...]`` and options."""
 
 
 @dataclass(frozen=True)

@@ -13,22 +13,11 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from linksim.schema import StrictModel
+from linksim.schema import TypedConfig
 
 
-class SchemeConfig(StrictModel):
-    """Base of every scheme's YAML entry; subclasses add ``type: Literal[...]`` and options.
-
-    ``name`` labels the scheme in rows and plots (defaults to ``type``), so that one scenario can
-    compare two configurations of the same scheme type.
-    """
-
-    type: str
-    name: str | None = None
-
-    @property
-    def label(self) -> str:
-        return self.name or self.type
+class SchemeConfig(TypedConfig):
+    """Base of every scheme's YAML entry; subclasses add ``type: Literal[...]`` and options."""
 
 
 @dataclass(frozen=True)
