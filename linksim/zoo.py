@@ -41,7 +41,17 @@ class CheckpointInfo:
         return CHECKPOINT_DIR / f"{self.name}.md"
 
 
-CHECKPOINTS: dict[str, CheckpointInfo] = {}
+CHECKPOINTS: dict[str, CheckpointInfo] = {
+    info.name: info
+    for info in [
+        CheckpointInfo(
+            "cifar10-deepjscc-v1",
+            "cifar10-deepjscc-v1.safetensors",
+            "49ac62546d8ddd8fa5c56c26d136fee312dbd5fd28492da4750c5a32cdf9f710",
+            "adaptive-rate SNR-adaptive DeepJSCC, 32x32, ratios 1/24..1/3, SNR -5..20 dB, AWGN; 32k steps on CPU",
+        ),
+    ]
+}
 
 
 def available_checkpoints() -> list[str]:
