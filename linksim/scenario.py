@@ -13,7 +13,7 @@ import itertools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 import numpy as np
 import yaml
@@ -258,27 +258,39 @@ def _hash_int(text: str) -> int:
 # -- loading and error reporting -------------------------------------------------------------
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; raise :class:`ScenarioError` with a one-line message."""
+    data, node = read_yaml(path, "scenario file")
+    return parse_scenario(data, source=str(path), node=node)
+
+
+def parse_scenario(data: Any, source: str = "<scenario>", node: yaml.Node | None = None) -> Scenario:
+    """Validate already-parsed YAML data (``node`` gives line numbers for error messages)."""
+    return validate_yaml_data(Scenario, data, source, node, "scenario")
+
+
+def read_yaml(path: str | Path, kind: str) -> tuple[Any, yaml.Node | None]:
+    """Parsed data and node tree (for line numbers) of a YAML file; one-line :class:`ScenarioError`."""
     path = Path(path)
     if not path.is_file():
-        raise ScenarioError(f"{path}: scenario file not found")
+        raise ScenarioError(f"{path}: {kind} not found")
     text = path.read_text()
     try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text), yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ScenarioError(f"{where}: malformed YAML: {problem}") from None
-    return parse_scenario(data, source=str(path), node=root)
 
 
-def parse_scenario(data: Any, source: str = "<scenario>", node: yaml.Node | None = None) -> Scenario:
-    """Validate already-parsed YAML data (``node`` gives line numbers for error messages)."""
+ModelT = TypeVar("ModelT", bound=StrictModel)
+
+
+def validate_yaml_data(model: type[ModelT], data: Any, source: str, node: yaml.Node | None, kind: str) -> ModelT:
+    """Validate ``data`` against ``model``; the first error becomes ``file:line: field: message``."""
     if not isinstance(data, dict):
-        raise ScenarioError(f"{source}: a scenario must be a YAML mapping of fields, got {type(data).__name__}")
+        raise ScenarioError(f"{source}: a {kind} must be a YAML mapping of fields, got {type(data).__name__}")
     try:
-        return Scenario.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(_describe(exc.errors()[0], source, node)) from None
 

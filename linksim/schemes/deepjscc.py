@@ -17,13 +17,13 @@ column of the results (assumed delivered error-free, e.g. on a control channel; 
 from __future__ import annotations
 
 import json
-from fractions import Fraction
 from typing import Literal
 
 import torch
 
 from linksim.errors import LinksimError
 from linksim.models.deepjscc import DeepJSCC
+from linksim.schema import ratio_label
 from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses
 from linksim.zoo import load_checkpoint
 
@@ -35,10 +35,6 @@ class DeepJSCCConfig(SchemeConfig):
 
     type: Literal["deepjscc"] = "deepjscc"
     checkpoint: str = "cifar10-deepjscc-v1"
-
-
-def _fraction(ratio: float) -> str:
-    return str(Fraction(ratio).limit_denominator(1000))
 
 
 class DeepJSCCScheme(Scheme):
@@ -70,9 +66,9 @@ class DeepJSCCScheme(Scheme):
             raise LinksimError(f"checkpoint '{self.config.checkpoint}' is for {self.image_size}x{self.image_size} "
                                f"images; the dataset gives {size[0]}x{size[1]} (set dataset.image_size)")
         if not any(abs(ratio - r) < 1e-9 for r in self.ratios):
-            supported = ", ".join(_fraction(r) for r in self.ratios)
+            supported = ", ".join(ratio_label(r) for r in self.ratios)
             raise LinksimError(f"checkpoint '{self.config.checkpoint}' does not support bandwidth ratio "
-                               f"{_fraction(ratio)} (supported: {supported})")
+                               f"{ratio_label(ratio)} (supported: {supported})")
 
     def _ratio(self, state: LinkState) -> torch.Tensor:
         return torch.full_like(state.snr_db, state.bandwidth_ratio, dtype=torch.float32)

@@ -16,13 +16,12 @@ from __future__ import annotations
 import csv
 import math
 import time
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 from safetensors.torch import load_file, save_file
 from sionna.phy import config as sionna_config
 from tqdm.auto import tqdm
@@ -34,8 +33,8 @@ from linksim.metrics import psnr
 from linksim.models.deepjscc import DeepJSCC, latent_channels_for
 from linksim.randomness import resolve_device, seed_everything
 from linksim.results import atomic_write, write_text
-from linksim.scenario import ChannelEntry, DatasetConfig
-from linksim.schema import StrictModel, parse_ratio
+from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
+from linksim.schema import StrictModel, parse_ratio, ratio_label
 
 DEFAULT_RATIOS = ["1/24", "1/12", "1/8", "1/6", "1/4", "1/3"]
 
@@ -84,28 +83,18 @@ class DeepJSCCTrainConfig(StrictModel):
         for ratio in self.ratios + self.eval_ratios:
             c = latent_channels_for(ratio, (3, image_size, image_size))
             if c > self.latent_channels:
-                raise ValueError(f"ratio {Fraction(ratio).limit_denominator(1000)} needs {c} latent channels > latent_channels={self.latent_channels}")
+                raise ValueError(f"ratio {ratio_label(ratio)} needs {c} latent channels > latent_channels={self.latent_channels}")
 
 
 def load_train_config(path: str | Path) -> DeepJSCCTrainConfig:
     """Read a training config; one-line :class:`ScenarioError` on any problem."""
-    from linksim.scenario import _describe  # the scenario loader's error formatting
-
-    path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(f"{path}: training config not found")
+    data, node = read_yaml(path, "training config")
+    config = validate_yaml_data(DeepJSCCTrainConfig, data, str(path), node, "training config")
     try:
-        text = path.read_text()
-        node, data = yaml.compose(text), yaml.safe_load(text)
-        config = DeepJSCCTrainConfig.model_validate(data)
         config.check_ratios(config.train_data.image_size)
-        return config
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: malformed YAML: {exc}".splitlines()[0]) from None
-    except ValidationError as exc:
-        raise ScenarioError(_describe(exc.errors()[0], str(path), node)) from None
     except ValueError as exc:
         raise ScenarioError(f"{path}: ratios: {exc}") from None
+    return config
 
 
 def _lr_at(step: int, config: DeepJSCCTrainConfig) -> float:
