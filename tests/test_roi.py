@@ -29,6 +29,15 @@ def test_centre_and_saliency_masks_cover_the_requested_area(samples):
     assert torch.equal(salient, build_masks(SaliencyRoi(area=0.2), samples.images, samples.ids))
 
 
+def test_block_saliency_selects_whole_latent_blocks(samples):
+    blocks = build_masks(SaliencyRoi(area=0.25, block=4), samples.images, samples.ids)
+    coarse = torch.nn.functional.avg_pool2d(blocks, 4)
+    assert torch.equal(coarse, coarse.round())  # every 4x4 block entirely in or out
+    assert torch.allclose(coarse.mean(dim=(1, 2, 3)), torch.full((4,), 0.25))
+    with pytest.raises(Exception, match="does not divide"):
+        build_masks(SaliencyRoi(block=5), samples.images, samples.ids)
+
+
 def test_mask_folder(tmp_path, samples):
     for image_id in samples.ids:
         path = (tmp_path / image_id).with_suffix(".png")

@@ -4,8 +4,11 @@ Each step draws a batch of training images (random horizontal flips), a random S
 (uniform in ``snr_db``) and a random bandwidth ratio per image (from ``ratios``), sends the
 encoder's symbols through the configured channel and minimises the MSE of the reconstruction.
 With ``roi_weights`` other than ``[0]`` each image also gets a random ROI weight from that list
-and a random elliptical ROI (``roi_area`` of the latent grid), so that the decoder learns to
-exploit ROI weighting; ``init_checkpoint`` starts from existing weights (fine-tuning).
+and a random ROI on the latent grid (``roi_area`` of it: the top positions of a random field
+smoothed 0-3 times, so shapes range from scattered blocks to single blobs, like saliency and
+object masks), so that the decoder learns to exploit ROI weighting; ``init_checkpoint`` starts
+from existing weights (fine-tuning) and ``train_modules: decoder`` keeps the encoder frozen, so
+that the fine-tuned checkpoint sends exactly the symbols of the one it started from.
 Writes to ``out``: ``loss.csv`` (training loss), ``eval.csv`` (PSNR on held-out test images at
 fixed SNRs and ratios), ``last.safetensors`` (model weights), ``state.pt`` (optimiser, schedule
 and RNG state for ``--resume``) and ``config.yaml``. Deterministic for a seed.
@@ -17,7 +20,7 @@ import csv
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import yaml
@@ -57,6 +60,7 @@ class DeepJSCCTrainConfig(StrictModel):
     roi_weights: list[float] = Field(default_factory=lambda: [0.0])
     roi_area: tuple[float, float] = (0.1, 0.5)
     init_checkpoint: str | None = None
+    train_modules: Literal["all", "decoder"] = "all"
     latent_channels: int = Field(32, ge=1)
     width: int = Field(64, ge=4)
     checkpoint_every: int = Field(1000, ge=1)
@@ -127,7 +131,10 @@ class DeepJSCCTrainer:
             from linksim.zoo import load_checkpoint
 
             self.model.load_state_dict(load_checkpoint(config.init_checkpoint, self.device)[0])
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        if config.train_modules == "decoder":
+            self.model.encoder.requires_grad_(False)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(trainable, lr=config.lr)
         self.channel = build_channel(config.channel, self.device)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.ratios = torch.tensor(config.ratios, device=self.device)
@@ -147,21 +154,20 @@ class DeepJSCCTrainer:
         return images, snr, ratio
 
     def _random_roi_weights(self, b: int, h: int, w: int) -> torch.Tensor:
-        """``1 + alpha * m`` ``[B, 1, h, w]``: random alpha from ``roi_weights``, random ellipses."""
+        """``1 + alpha * m`` ``[B, 1, h, w]``: random alpha from ``roi_weights``, random ROI shapes."""
         g = self.generator
         alpha = torch.tensor(self.config.roi_weights)[torch.randint(len(self.config.roi_weights), (b,), generator=g)]
         low, high = self.config.roi_area
         area = low + (high - low) * torch.rand(b, generator=g)
-        centre = torch.rand(b, 2, generator=g)
-        aspect = torch.exp((torch.rand(b, generator=g) - 0.5))  # ellipse axis ratio in [0.6, 1.65]
-        ys = (torch.arange(h) + 0.5) / h
-        xs = (torch.arange(w) + 0.5) / w
-        ry = torch.sqrt(area / torch.pi * aspect)
-        rx = torch.sqrt(area / torch.pi / aspect)
-        dy = (ys[None, :, None] - centre[:, 0, None, None]) / ry[:, None, None]
-        dx = (xs[None, None, :] - centre[:, 1, None, None]) / rx[:, None, None]
-        mask = (dy.pow(2) + dx.pow(2) <= 1).float()
-        return (1 + alpha[:, None, None] * mask)[:, None].to(self.device)
+        field = torch.randn(b, 1, h, w, generator=g)
+        smoothing = torch.randint(4, (b,), generator=g)
+        for passes in range(1, 4):  # more passes of a 3x3 mean -> larger, more compact regions
+            smoothed = torch.nn.functional.avg_pool2d(field, 3, stride=1, padding=1, count_include_pad=False)
+            field = torch.where((smoothing >= passes)[:, None, None, None], smoothed, field)
+        keep = (area * h * w).round().clamp_min(1).long()
+        threshold = field.flatten(1).sort(dim=1, descending=True).values.gather(1, (keep - 1)[:, None])
+        mask = (field >= threshold[:, :, None, None]).float()
+        return (1 + alpha[:, None, None, None] * mask).to(self.device)
 
     def _forward(self, images: torch.Tensor, snr: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
         symbols = self.model.encode(images, snr, ratio)
