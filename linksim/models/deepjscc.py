@@ -10,6 +10,12 @@ serves every point of a sweep.
 the most important information in its first latent channels: for ratio r only the first
 ``c(r) = 2 r (3 H W) / (H W / 16)`` channels are sent (two real values per complex channel use);
 the decoder gets zeros for the rest and knows r through its AF modules.
+
+**ROI-aware encoder** (``roi_input=True``): the encoder also sees the ROI weight map
+``alpha * m`` as a fourth input plane, so it can concentrate the ROI's information in the latent
+positions that the ROI weighting will give more power. Without it the encoder spreads every
+pixel's information over many latent positions and weighting the ROI's positions cannot
+favour the ROI (measured: see the model cards).
 """
 
 from __future__ import annotations
@@ -58,21 +64,28 @@ class _Stage(nn.Module):
 
 
 class DeepJSCCEncoder(nn.Module):
-    """Image ``[B, 3, H, W]`` in [0, 1] -> latent ``[B, C_max, H/4, W/4]`` (not yet normalised)."""
+    """Image ``[B, 3, H, W]`` in [0, 1] (+ ROI map ``[B, 1, H, W]``) -> latent ``[B, C_max, H/4, W/4]``.
 
-    def __init__(self, latent_channels: int = 32, width: int = 32) -> None:
+    The latent is not yet power-normalised.
+    """
+
+    def __init__(self, latent_channels: int = 32, width: int = 32, roi_input: bool = False) -> None:
         super().__init__()
         half = width // 2
+        self.roi_input = roi_input
         self.stages = nn.ModuleList([
-            _Stage(nn.Conv2d(3, half, 5, stride=2, padding=2), half, False),
+            _Stage(nn.Conv2d(3 + roi_input, half, 5, stride=2, padding=2), half, False),
             _Stage(nn.Conv2d(half, width, 5, stride=2, padding=2), width, False),
             _Stage(nn.Conv2d(width, width, 5, padding=2), width, False),
             _Stage(nn.Conv2d(width, width, 5, padding=2), width, False),
         ])
         self.head = nn.Conv2d(width, latent_channels, 5, padding=2)
 
-    def forward(self, images: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, side: torch.Tensor, roi_map: torch.Tensor | None = None) -> torch.Tensor:
         h = images * 2 - 1
+        if self.roi_input:
+            roi_map = torch.zeros_like(images[:, :1]) if roi_map is None else roi_map
+            h = torch.cat([h, roi_map], dim=1)
         for stage in self.stages:
             h = stage(h, side)
         return self.head(h)
@@ -122,10 +135,10 @@ class DeepJSCC(nn.Module):
     unit average power over the symbols it sends.
     """
 
-    def __init__(self, latent_channels: int = 32, width: int = 64) -> None:
+    def __init__(self, latent_channels: int = 32, width: int = 64, roi_input: bool = False) -> None:
         super().__init__()
         self.latent_channels = latent_channels
-        self.encoder = DeepJSCCEncoder(latent_channels, width)
+        self.encoder = DeepJSCCEncoder(latent_channels, width, roi_input)
         self.decoder = DeepJSCCDecoder(latent_channels, width)
 
     def _sent_mask(self, ratio: torch.Tensor, latent_shape: torch.Size) -> torch.Tensor:
@@ -134,14 +147,31 @@ class DeepJSCC(nn.Module):
         sent = torch.round(2 * ratio * 3 * (4 * h) * (4 * w) / (h * w))
         return (torch.arange(c_max, device=ratio.device)[None, :] < sent[:, None]).float()[..., None, None]
 
-    def encode(self, images: torch.Tensor, snr_db: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
+    def encode(
+        self, images: torch.Tensor, snr_db: torch.Tensor, ratio: torch.Tensor, weight_map: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Images ``[B, 3, H, W]`` -> symbols ``[B, C_max H W / 32]`` complex; zeros beyond ``K_i``.
 
-        Each image has unit average power over its ``K_i`` sent symbols.
+        Each image has unit average power over its ``K_i`` sent symbols. ``weight_map``
+        ``[B, 1, H/4, W/4]`` (``1 + alpha m``, see :meth:`weight_symbols`) is shown to a ROI-aware
+        encoder at pixel resolution; others ignore it.
         """
-        latent = self.encoder(images, side_input(snr_db, ratio))
+        roi_map = None
+        if weight_map is not None and self.encoder.roi_input:
+            roi_map = nn.functional.interpolate(weight_map - 1, size=images.shape[-2:], mode="nearest")
+        latent = self.encoder(images, side_input(snr_db, ratio), roi_map)
         latent = latent * self._sent_mask(ratio, latent.shape)
         return self._unit_power(latent.flatten(1), ratio, latent.shape)
+
+    def load_expanding(self, weights: dict[str, torch.Tensor]) -> None:
+        """Load weights of a model without ROI input into a ROI-aware one (ROI-input weights start at 0)."""
+        first = "encoder.stages.0.conv.weight"
+        weights = dict(weights)
+        own = self.state_dict()[first]
+        if weights[first].shape[1] < own.shape[1]:
+            pad = own.shape[1] - weights[first].shape[1]
+            weights[first] = torch.cat([weights[first], weights[first].new_zeros(own.shape[0], pad, *own.shape[2:])], dim=1)
+        self.load_state_dict(weights)
 
     def _unit_power(self, reals: torch.Tensor, ratio: torch.Tensor, latent_shape: torch.Size) -> torch.Tensor:
         """Scale reals ``[B, 2 K_max]`` to unit mean power per sent complex symbol; return complex."""

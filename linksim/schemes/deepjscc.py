@@ -54,7 +54,8 @@ class DeepJSCCScheme(Scheme):
         try:
             self.image_size = int(metadata["image_size"])
             self.ratios = [float(r) for r in json.loads(metadata["ratios"])]
-            self.model = DeepJSCC(int(metadata["latent_channels"]), int(metadata["width"]))
+            self.model = DeepJSCC(int(metadata["latent_channels"]), int(metadata["width"]),
+                                  roi_input=metadata.get("roi_input", "false") == "true")
             self.model.load_state_dict(weights)
         except (KeyError, ValueError, RuntimeError) as exc:
             raise LinksimError(f"checkpoint '{self.config.checkpoint}' is not a DeepJSCC checkpoint ({exc})".splitlines()[0]) from None
@@ -85,8 +86,8 @@ class DeepJSCCScheme(Scheme):
         self._check(images, state.bandwidth_ratio)
         k = channel_uses(tuple(images.shape[1:]), state.bandwidth_ratio)
         ratio = self._ratio(state)
-        symbols = self.model.encode(images, state.snr_db, ratio)
         weights, amplitude, bits = self.roi_weight_map(state), None, 0
+        symbols = self.model.encode(images, state.snr_db, ratio, weights)
         if weights is not None:
             symbols, amplitude = self.model.weight_symbols(symbols, ratio, weights)
             bits = weights[0].numel() + _GAIN_BITS

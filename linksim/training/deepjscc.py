@@ -9,6 +9,10 @@ smoothed 0-3 times, so shapes range from scattered blocks to single blobs, like 
 object masks), so that the decoder learns to exploit ROI weighting; ``init_checkpoint`` starts
 from existing weights (fine-tuning) and ``train_modules: decoder`` keeps the encoder frozen, so
 that the fine-tuned checkpoint sends exactly the symbols of the one it started from.
+``roi_input: true`` gives the encoder the ROI weight map as a fourth input plane (weights for it
+start at zero when fine-tuning a model without one); ``roi_loss: true`` weights each pixel's
+squared error by its ROI weight ``1 + alpha m`` (normalised to mean 1 per image), so the ROI
+counts for more, as the weighting intends.
 Writes to ``out``: ``loss.csv`` (training loss), ``eval.csv`` (PSNR on held-out test images at
 fixed SNRs and ratios), ``last.safetensors`` (model weights), ``state.pt`` (optimiser, schedule
 and RNG state for ``--resume``) and ``config.yaml``. Deterministic for a seed.
@@ -35,6 +39,7 @@ from linksim.errors import LinksimError, ScenarioError
 from linksim.metrics import psnr
 from linksim.models.deepjscc import DeepJSCC, latent_channels_for
 from linksim.randomness import resolve_device, seed_everything
+from linksim.roi import centre_masks
 from linksim.results import atomic_write, write_text
 from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
 from linksim.schema import StrictModel, parse_ratio, ratio_label
@@ -61,6 +66,8 @@ class DeepJSCCTrainConfig(StrictModel):
     roi_area: tuple[float, float] = (0.1, 0.5)
     init_checkpoint: str | None = None
     train_modules: Literal["all", "decoder"] = "all"
+    roi_input: bool = False
+    roi_loss: bool = False
     latent_channels: int = Field(32, ge=1)
     width: int = Field(64, ge=4)
     checkpoint_every: int = Field(1000, ge=1)
@@ -126,11 +133,11 @@ class DeepJSCCTrainer:
         seed_everything(config.seed)
         self.train_images = _load(config.train_data).images
         self.eval_images = _load(config.eval_data).images.to(self.device)
-        self.model = DeepJSCC(config.latent_channels, config.width).to(self.device)
+        self.model = DeepJSCC(config.latent_channels, config.width, config.roi_input).to(self.device)
         if config.init_checkpoint:
             from linksim.zoo import load_checkpoint
 
-            self.model.load_state_dict(load_checkpoint(config.init_checkpoint, self.device)[0])
+            self.model.load_expanding(load_checkpoint(config.init_checkpoint, self.device)[0])
         if config.train_modules == "decoder":
             self.model.encoder.requires_grad_(False)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
@@ -169,20 +176,31 @@ class DeepJSCCTrainer:
         mask = (field >= threshold[:, :, None, None]).float()
         return (1 + alpha[:, None, None, None] * mask).to(self.device)
 
-    def _forward(self, images: torch.Tensor, snr: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
-        symbols = self.model.encode(images, snr, ratio)
+    def _forward(
+        self, images: torch.Tensor, snr: torch.Tensor, ratio: torch.Tensor, weight_map: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        symbols = self.model.encode(images, snr, ratio, weight_map)
         amplitude = None
-        if self.config.roi_weights != [0.0] and self.model.training:
-            h, w = images.shape[-2] // 4, images.shape[-1] // 4
-            symbols, amplitude = self.model.weight_symbols(symbols, ratio, self._random_roi_weights(len(images), h, w))
+        if weight_map is not None:
+            symbols, amplitude = self.model.weight_symbols(symbols, ratio, weight_map)
         received = self.channel(symbols, snr)
         return self.model.decode(received.y, received.noise_var, snr, ratio, tuple(images.shape[-2:]), amplitude)
+
+    def _loss(self, x_hat: torch.Tensor, images: torch.Tensor, weight_map: torch.Tensor | None) -> torch.Tensor:
+        error = (x_hat - images).pow(2)
+        if weight_map is None or not self.config.roi_loss:
+            return error.mean()
+        pixel_weights = torch.nn.functional.interpolate(weight_map, size=images.shape[-2:], mode="nearest")
+        return (error * pixel_weights / pixel_weights.mean(dim=(1, 2, 3), keepdim=True)).mean()
 
     def train_step(self) -> float:
         for group in self.optimizer.param_groups:
             group["lr"] = _lr_at(self.step, self.config)
         images, snr, ratio = self._batch()
-        loss = torch.nn.functional.mse_loss(self._forward(images, snr, ratio), images)
+        weight_map = None
+        if self.config.roi_weights != [0.0]:
+            weight_map = self._random_roi_weights(len(images), images.shape[-2] // 4, images.shape[-1] // 4)
+        loss = self._loss(self._forward(images, snr, ratio, weight_map), images, weight_map)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -191,17 +209,26 @@ class DeepJSCCTrainer:
 
     @torch.no_grad()
     def evaluate(self) -> list[dict[str, float]]:
-        """Mean PSNR on the evaluation images at each (SNR, ratio) of the config."""
+        """Mean PSNR on the evaluation images at each (SNR, ratio) of the config; when training
+        with ROI weights also at the largest one, with PSNR inside / outside a centred ROI."""
         self.model.eval()
         rows = []
+        weights = sorted({0.0, max(self.config.roi_weights)})
         for ratio in self.config.eval_ratios:
             for snr_db in self.config.eval_snr_db:
-                values = []
-                for batch in self.eval_images.split(256):
-                    snr = torch.full((len(batch),), snr_db, device=self.device)
-                    r = torch.full((len(batch),), ratio, device=self.device)
-                    values.append(psnr(self._forward(batch, snr, r).clamp(0, 1), batch))
-                rows.append({"step": self.step, "ratio": ratio, "snr_db": snr_db, "psnr": torch.cat(values).mean().item()})
+                for alpha in weights:
+                    values: dict[str, list[torch.Tensor]] = {"psnr": [], "roi_psnr": [], "bg_psnr": []}
+                    for batch in self.eval_images.split(256):
+                        snr = torch.full((len(batch),), snr_db, device=self.device)
+                        r = torch.full((len(batch),), ratio, device=self.device)
+                        mask = centre_masks(len(batch), batch.shape[-2] // 4, batch.shape[-1] // 4, 0.25).to(self.device)
+                        x_hat = self._forward(batch, snr, r, 1 + alpha * mask if alpha > 0 else None).clamp(0, 1)
+                        pixel_mask = torch.nn.functional.interpolate(mask, size=batch.shape[-2:], mode="nearest")
+                        values["psnr"].append(psnr(x_hat, batch))
+                        values["roi_psnr"].append(psnr(x_hat, batch, pixel_mask))
+                        values["bg_psnr"].append(psnr(x_hat, batch, 1 - pixel_mask))
+                    rows.append({"step": self.step, "ratio": ratio, "snr_db": snr_db, "roi_weight": alpha,
+                                 **{k: torch.cat(v).mean().item() for k, v in values.items()}})
         self.model.train()
         return rows
 
@@ -209,6 +236,7 @@ class DeepJSCCTrainer:
     def save(self) -> None:
         weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         metadata = {"step": str(self.step), "latent_channels": str(self.config.latent_channels),
+                    "roi_input": "true" if self.config.roi_input else "false",
                     "width": str(self.config.width), "image_size": str(self.config.train_data.image_size)}
         atomic_write(self.out / "last.safetensors", lambda tmp: save_file(weights, str(tmp), metadata=metadata))
         state = {

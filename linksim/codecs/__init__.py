@@ -1,0 +1,26 @@
+"""Source codecs of the digital baselines: an image at a quality -> payload bytes + decode.
+
+See :mod:`.base` for the interface. ``hevc`` is the BPG codec (HEVC intra) through pillow-heif,
+counted as a BPG file; ``bpg`` runs the reference tools when installed; ``jpeg`` and ``webp``
+go through Pillow.
+"""
+
+from __future__ import annotations
+
+from linksim.codecs.base import EncodedImage, SourceCodec
+from linksim.codecs.bpg import BpgCodec
+from linksim.codecs.hevc import HevcCodec
+from linksim.codecs.pillow_codecs import JpegCodec, WebpCodec
+from linksim.errors import LinksimError
+
+CODECS: dict[str, type[SourceCodec]] = {"hevc": HevcCodec, "bpg": BpgCodec, "jpeg": JpegCodec, "webp": WebpCodec}
+
+
+def build_codec(name: str) -> SourceCodec:
+    """Instantiate the codec called ``name`` (a key of :data:`CODECS`)."""
+    if name not in CODECS:
+        raise LinksimError(f"unknown codec {name!r}; accepted: {', '.join(CODECS)}")
+    return CODECS[name]()
+
+
+__all__ = ["CODECS", "BpgCodec", "EncodedImage", "HevcCodec", "JpegCodec", "SourceCodec", "WebpCodec", "build_codec"]
