@@ -50,6 +50,12 @@ CHECKPOINTS: dict[str, CheckpointInfo] = {
             "49ac62546d8ddd8fa5c56c26d136fee312dbd5fd28492da4750c5a32cdf9f710",
             "adaptive-rate SNR-adaptive DeepJSCC, 32x32, ratios 1/24..1/3, SNR -5..20 dB, AWGN; 32k steps on CPU",
         ),
+        CheckpointInfo(
+            "cifar10-deepjscc-v2",
+            "cifar10-deepjscc-v2.safetensors",
+            "09f8e2b5cadaa04aea7f69488c9e0ee39a526eadae09c57744cf918384d1697f",
+            "v1 + 8k steps of ROI-aware fine-tuning (ROI map input to the encoder, ROI-weighted loss); for roi_weight > 0",
+        ),
     ]
 }
 

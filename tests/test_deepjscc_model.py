@@ -157,3 +157,31 @@ def test_roi_aware_training_draws_masks_and_weights(tmp_path):
     roi_share = (weights > 1).float().mean(dim=(1, 2, 3))
     assert roi_share.max() <= 0.6 and (roi_share > 0).float().mean() > 0.3
     assert trainer.train_step() > 0
+
+
+def test_roi_aware_encoder_starts_as_the_model_it_was_fine_tuned_from():
+    torch.manual_seed(4)
+    base = DeepJSCC(latent_channels=32, width=8)
+    aware = DeepJSCC(latent_channels=32, width=8, roi_input=True)
+    aware.load_expanding(base.state_dict())
+    x, snr, ratio = torch.rand(2, 3, 32, 32), torch.tensor([0.0, 10.0]), torch.tensor([1 / 6, 1 / 3])
+    weights = 1 + 2.0 * (torch.rand(2, 1, 8, 8) > 0.5).float()
+    # zero-initialised ROI input: same symbols with or without a map, and as the base model
+    assert torch.allclose(aware.encode(x, snr, ratio, weights), base.encode(x, snr, ratio), atol=1e-6)
+    with torch.no_grad():
+        aware.encoder.stages[0].conv.weight[:, 3].fill_(0.1)
+    assert not torch.allclose(aware.encode(x, snr, ratio, weights), base.encode(x, snr, ratio), atol=1e-3)
+
+
+def test_roi_loss_weights_roi_pixels(tmp_path):
+    from linksim.training.deepjscc import DeepJSCCTrainer
+
+    config = _tiny_config(tmp_path, 2).model_copy(update={"roi_weights": [3.0], "roi_loss": True, "roi_input": True})
+    trainer = DeepJSCCTrainer(config)
+    images, x_hat = torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32)
+    weight_map = torch.ones(1, 1, 8, 8)
+    weight_map[..., :2, :] = 4.0  # a quarter of the image is ROI, weight 4
+    x_hat[..., :8, :] = 0.1  # all the error sits in the ROI
+    plain = (x_hat - images).pow(2).mean()
+    assert trainer._loss(x_hat, images, weight_map).item() == pytest.approx(plain.item() * 4 / 1.75, rel=1e-5)
+    assert trainer.train_step() > 0
