@@ -16,7 +16,9 @@ examples:
   linksim validate scenarios/quickstart.yaml        check a scenario without running it
   linksim plot results/quickstart                   redraw the plots of a finished run
   linksim train deepjscc --config configs/train-deepjscc-cifar10-cpu.yaml
-  linksim list                                      schemes, channels, datasets, metrics, checkpoints
+  linksim calibrate-mcs --out bler-rayleigh.csv --channel "{type: rayleigh}"
+                                                    measure the BLER table the adaptive MCS uses
+  linksim list                                      schemes, channels, codecs, MCS table, checkpoints
 """
 
 
@@ -64,7 +66,23 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the out folder")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    sub.add_parser("list", help="list schemes, channels, datasets, metrics and checkpoints",
+    calibrate = sub.add_parser(
+        "calibrate-mcs", help="measure the BLER table of the digital baseline's MCS set over a channel",
+        description="Simulate every MCS (5G LDPC + QAM, random payloads) over a channel at the given "
+        "block sizes and write the BLER-vs-SNR table that 'mcs: {policy: adaptive, table: FILE}' reads. "
+        "Each point stops after --min-errors block errors or --max-blocks blocks.",
+    )
+    calibrate.add_argument("--out", type=Path, required=True, metavar="FILE", help="CSV file to write")
+    calibrate.add_argument("--channel", default="{type: awgn}", metavar="YAML",
+                           help='channel block as inline YAML, as in a scenario (default: "{type: awgn}")')
+    calibrate.add_argument("--channel-uses", type=int, nargs="+", default=[256, 512, 1024], metavar="K",
+                           help="complex channel uses per block (default: 256 512 1024 = 32x32 images at "
+                           "ratios 1/12, 1/6, 1/3)")
+    calibrate.add_argument("--max-blocks", type=int, default=2000, metavar="N", help="blocks per point at most (default 2000)")
+    calibrate.add_argument("--min-errors", type=int, default=100, metavar="N", help="stop a point after N block errors (default 100)")
+    calibrate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    sub.add_parser("list", help="list schemes, channels, datasets, metrics, codecs, MCS table and checkpoints",
                    description="List everything a scenario can name, with options and defaults.")
     return parser
 
@@ -131,6 +149,23 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate_mcs(args: argparse.Namespace) -> int:
+    import yaml
+    from pydantic import TypeAdapter, ValidationError
+
+    from linksim.digital.calibration import calibrate_main
+    from linksim.scenario import ChannelEntry
+
+    try:
+        channel = TypeAdapter(ChannelEntry).validate_python(yaml.safe_load(args.channel))
+    except (yaml.YAMLError, ValidationError) as exc:
+        first = str(exc).splitlines()
+        raise LinksimError(f"--channel: not a valid channel block ({first[-1].strip() if first else exc})") from None
+    calibrate_main(channel, args.channel_uses, args.out, args.max_blocks, args.min_errors, not args.no_progress)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _options(config_class: type) -> str:
     fields = {k: v for k, v in config_class.model_fields.items() if k not in ("type", "name")}
     return ", ".join(f"{k}={v.default!r}" for k, v in fields.items()) or "no options"
@@ -158,6 +193,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     print("metrics (metrics: [...]; plots: <metric>_vs_snr):")
     for name, spec in METRICS.items():
         print(f"  {name:16s} {spec.label} ({'higher' if spec.higher_is_better else 'lower'} is better)")
+    _print_codecs_and_mcs()
     print("checkpoints (checkpoint: <name> in a scheme):")
     if not CHECKPOINTS:
         print("  (none shipped yet)")
@@ -166,7 +202,22 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "train": _cmd_train, "validate": _cmd_validate, "plot": _cmd_plot, "list": _cmd_list}
+def _print_codecs_and_mcs() -> None:
+    from linksim.codecs import CODECS
+    from linksim.digital import MCS_TABLE, default_bler_table
+
+    print("source codecs (digital / capacity schemes: source_codec: ...):")
+    for name, codec in CODECS.items():
+        print(f"  {name:16s} {codec.description}")
+    table, uses = default_bler_table(), (256, 512, 1024)
+    print("MCS table (digital scheme: mcs: {policy: fixed | adaptive | oracle}); SNR [dB] at 10% BLER on AWGN "
+          f"(default table) for {', '.join(map(str, uses))} channel uses:")
+    for mcs in MCS_TABLE:
+        thresholds = "  ".join(f"{table.threshold_db(mcs.index, k, 0.1):6.2f}" for k in uses)
+        print(f"  {mcs.index:2d} {mcs.name:16s} {mcs.spectral_efficiency:5.3f} bit/use   {thresholds}")
+
+
+COMMANDS = {"run": _cmd_run, "calibrate-mcs": _cmd_calibrate_mcs, "train": _cmd_train, "validate": _cmd_validate, "plot": _cmd_plot, "list": _cmd_list}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -36,7 +36,9 @@ def plot_metric_vs_snr(summary: pd.DataFrame, metric: str, path: Path, title: st
     ratios = sorted(data["bandwidth_ratio"].unique())
     vary_roi = data["roi_weight"].nunique() > 1
     vary_channel = data["channel"].nunique() > 1
-    spec = METRICS[metric]
+    y_label = "decoded images (success rate)" if metric == "decoded" else METRICS[metric].label
+    if metric != "decoded" and not METRICS[metric].higher_is_better:
+        y_label += " (lower is better)"
     fig, axes = plt.subplots(
         1, len(ratios), figsize=(4.6 * len(ratios) + 0.6, 3.8), sharey=True, squeeze=False
     )
@@ -51,7 +53,7 @@ def plot_metric_vs_snr(summary: pd.DataFrame, metric: str, path: Path, title: st
         ax.set_title(f"bandwidth ratio k/n = {ratio_label(ratio)}")
         ax.set_xlabel("SNR [dB]")
         ax.grid(True, alpha=0.3)
-    axes[0][0].set_ylabel(spec.label + (" (lower is better)" if not spec.higher_is_better else ""))
+    axes[0][0].set_ylabel(y_label)
     axes[0][-1].legend(loc="best", fontsize="small")
     if title:
         fig.suptitle(title)

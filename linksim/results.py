@@ -67,6 +67,7 @@ def summarize(rows: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
         Long-form frame: ``POINT_COLUMNS + [metric, mean, std, ci95_low, ci95_high, count]``.
     """
     long = rows.melt(id_vars=POINT_COLUMNS, value_vars=list(metrics), var_name="metric")
+    long["value"] = long["value"].astype(float)  # flags such as ``decoded`` average to a rate
     grouped = long.groupby(POINT_COLUMNS + ["metric"], sort=False)["value"]
     summary = grouped.agg(mean="mean", std="std", count="count").reset_index()
     # Half-width of the Student-t 95% CI; undefined (NaN) for a single observation.

@@ -171,7 +171,12 @@ class Scenario(StrictModel):
                 raise ValueError(f"metrics {', '.join(needs_roi)} need ROI masks: add a roi: block (source: centre | saliency | mask_folder)")
             if any(w > 0 for w in self.sweep.roi_weight):
                 raise ValueError("sweep.roi_weight > 0 needs ROI masks: add a roi: block (source: centre | saliency | mask_folder)")
-        accepted = [f"{m}_vs_snr" for m in self.metrics]
+        for scheme in self.schemes:
+            missing = [m for m in scheme.required_metrics() if m not in self.metrics]
+            if missing:
+                raise ValueError(f"scheme '{scheme.label}' needs metrics {', '.join(missing)} in metrics:")
+        reported = [c for scheme in self.schemes for c in scheme.reported_columns]
+        accepted = [f"{m}_vs_snr" for m in dict.fromkeys(self.metrics + reported)]
         for plot in self.output.plots or []:
             if plot not in accepted:
                 raise ValueError(f"output.plots: unknown plot '{plot}' (accepted: {', '.join(accepted)})")

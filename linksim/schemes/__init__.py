@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses
 from linksim.schemes.deepjscc import DeepJSCCConfig, DeepJSCCScheme
+from linksim.schemes.digital import CapacityBound, CapacityConfig, DigitalConfig, DigitalScheme
 from linksim.schemes.softcast import SoftCast, SoftCastConfig
 
-SCHEMES: dict[str, type[Scheme]] = {"softcast": SoftCast, "deepjscc": DeepJSCCScheme}
+SCHEMES: dict[str, type[Scheme]] = {
+    "softcast": SoftCast, "deepjscc": DeepJSCCScheme, "digital": DigitalScheme, "capacity": CapacityBound,
+}
 
 
 def build_scheme(config: SchemeConfig, device: str = "cpu") -> Scheme:
@@ -16,6 +19,10 @@ def build_scheme(config: SchemeConfig, device: str = "cpu") -> Scheme:
 
 __all__ = [
     "SCHEMES",
+    "CapacityBound",
+    "CapacityConfig",
+    "DigitalConfig",
+    "DigitalScheme",
     "DeepJSCCConfig",
     "DeepJSCCScheme",
     "LinkState",

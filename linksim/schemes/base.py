@@ -19,6 +19,13 @@ from linksim.schema import TypedConfig
 class SchemeConfig(TypedConfig):
     """Base of every scheme's YAML entry; subclasses add ``type: Literal[...]`` and options."""
 
+    # Per-image columns the scheme adds that are summarised and plottable like metrics.
+    reported_columns: ClassVar[tuple[str, ...]] = ()
+
+    def required_metrics(self) -> list[str]:
+        """Metrics the scenario must compute for this scheme (e.g. an oracle's selection metric)."""
+        return []
+
 
 @dataclass(frozen=True)
 class LinkState:
@@ -47,11 +54,14 @@ class Transmission:
             error-free or is counted in the channel uses.
         side_info_bits: bits of side information per image that a real system would have to
             deliver besides the symbols (reported in the result rows), 0 if none is counted.
+        columns: extra per-image result columns, each ``[B]`` (e.g. the digital scheme's MCS and
+            ``decoded`` flag); ``transmit`` and ``receive`` both may add to it.
     """
 
     symbols: torch.Tensor
     side_info: dict[str, Any] = field(default_factory=dict)
     side_info_bits: int = 0
+    columns: dict[str, Any] = field(default_factory=dict)
 
 
 def channel_uses(image_shape: tuple[int, int, int], bandwidth_ratio: float) -> int:
@@ -65,6 +75,23 @@ class Scheme(nn.Module):
 
     config_class: ClassVar[type[SchemeConfig]]
     description: ClassVar[str] = ""
+
+    def prepare(self, images: torch.Tensor) -> None:
+        """Called once with the evaluation images ``[N, 3, H, W]`` before any point (default: no-op).
+
+        For what a scheme needs from the dataset as a whole, such as the digital baseline's
+        fallback reconstruction (the dataset mean image).
+        """
+
+    def hindsight_candidates(self) -> list[Scheme]:
+        """Schemes to try at every point, of which the best (in hindsight) is reported.
+
+        Empty for ordinary schemes. An "oracle" scheme (e.g. the best MCS per point) returns its
+        candidates and :meth:`hindsight_metric` names what "best" maximises.
+        """
+        return []
+
+    hindsight_metric: ClassVar[str] = "psnr"
 
     def transmit(self, images: torch.Tensor, state: LinkState) -> Transmission:  # pragma: no cover
         """Encode ``images`` ``[B, 3, H, W]`` in [0, 1] into ``channel_uses`` symbols each."""
