@@ -16,11 +16,12 @@ from linksim.errors import LinksimError
 CODECS: dict[str, type[SourceCodec]] = {"hevc": HevcCodec, "bpg": BpgCodec, "jpeg": JpegCodec, "webp": WebpCodec}
 
 
-def build_codec(name: str) -> SourceCodec:
-    """Instantiate the codec called ``name`` (a key of :data:`CODECS`)."""
+def build_codec(name: str, **options: int) -> SourceCodec:
+    """Instantiate the codec called ``name`` (a key of :data:`CODECS`); ``options`` such as
+    ``cache_bytes`` go to its constructor."""
     if name not in CODECS:
         raise LinksimError(f"unknown codec {name!r}; accepted: {', '.join(CODECS)}")
-    return CODECS[name]()
+    return CODECS[name](**options)
 
 
 __all__ = ["CODECS", "BpgCodec", "EncodedImage", "HevcCodec", "JpegCodec", "SourceCodec", "WebpCodec", "build_codec"]

@@ -1,0 +1,38 @@
+"""The digital baseline's channel coding: CRC + 5G LDPC + QAM, MCS selection, BLER calibration.
+
+- :mod:`.mcs`: the MCS table (:data:`MCS_TABLE`), :class:`BlerTable` (thresholds, MCS selection)
+  and :func:`default_bler_table` (the shipped AWGN calibration);
+- :mod:`.coded_modulation`: :class:`CodedModulation`, payload bits <-> channel symbols for one MCS
+  and block length, with early-stopping LDPC decoding;
+- :mod:`.calibration`: :func:`calibrate_mcs` / :func:`calibrate_main`, BLER-vs-SNR curves of every
+  MCS over any linksim channel, written as a BLER table.
+"""
+
+from __future__ import annotations
+
+from linksim.digital.calibration import calibrate_main, calibrate_mcs, write_bler_table
+from linksim.digital.coded_modulation import CodedModulation, cached_coded_modulation
+from linksim.digital.mcs import (
+    BLER_COLUMNS,
+    MCS_TABLE,
+    BlerTable,
+    Mcs,
+    default_bler_table,
+    mcs_by_name,
+    shannon_snr_db,
+)
+
+__all__ = [
+    "BLER_COLUMNS",
+    "MCS_TABLE",
+    "BlerTable",
+    "CodedModulation",
+    "Mcs",
+    "cached_coded_modulation",
+    "calibrate_main",
+    "calibrate_mcs",
+    "default_bler_table",
+    "mcs_by_name",
+    "shannon_snr_db",
+    "write_bler_table",
+]

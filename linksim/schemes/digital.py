@@ -1,0 +1,297 @@
+"""The digital baseline: a source codec (BPG-class HEVC intra by default) + 5G LDPC + QAM.
+
+Separate source and channel coding, as every DeepJSCC paper plots it:
+
+1. **MCS.** Each image gets a modulation and code rate (:mod:`linksim.digital.mcs`), chosen by
+   ``mcs.policy``: ``fixed`` (one MCS), ``adaptive`` (the highest-throughput MCS whose block
+   error rate at the SNR the transmitter is told — ``LinkState.snr_db``, the fed-back SNR — is at
+   most ``target_bler``, from a BLER table linksim measured itself; the most robust MCS when none
+   qualifies), or ``oracle`` (every MCS is run at every point and the one with the best mean PSNR
+   is kept: the upper envelope many papers plot; labelled as such).
+2. **Budget.** ``K = bandwidth_ratio x 3 H W`` complex channel uses carry ``K x bits/symbol``
+   coded bits; after the LDPC code rate and the CRCs, :class:`~linksim.digital.CodedModulation`
+   offers ``payload_bits`` information bits.
+3. **Source coding.** The codec's highest quality whose stream fits ``payload_bits``
+   (:meth:`~linksim.codecs.SourceCodec.fit`); the stream is zero-padded to ``payload_bits``
+   (its header states its length) and sent through the real coded-modulation chain.
+4. **Reception.** LLRs from the channel's per-symbol effective noise variance, LDPC decoding,
+   CRC check. The image is recovered — exactly the codec's own decode — only if every codeword's
+   CRC passes and the stream fitted; otherwise (or on a CRC-undetected error, checked against the
+   sent bits) it is **lost** and the reconstruction is the mean image of the evaluated dataset
+   (as in the literature's BPG + LDPC baselines). Rows say ``decoded`` (True/False), ``mcs``,
+   ``source_bits``, ``quality``.
+
+:class:`CapacityBound` is the idealised "codec + capacity" curve: the same codec with
+``sum_k log2(1 + 1 / noise_var_k)`` bits delivered error-free — ``K log2(1 + SNR)`` on AWGN,
+the realisation's own capacity on fading channels. It is a bound, not a system: it needs no
+symbols (it sends unit-power Gaussian ones so that the channel layer runs as for every scheme).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from fractions import Fraction
+from typing import ClassVar, Literal
+
+import numpy as np
+import torch
+from pydantic import Field, field_validator, model_validator
+
+from linksim.codecs import CODECS, EncodedImage, SourceCodec, build_codec
+from linksim.digital import MCS_TABLE, BlerTable, CodedModulation, Mcs, default_bler_table
+from linksim.errors import LinksimError
+from linksim.schema import StrictModel
+from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses
+
+CodecName = Literal[tuple(CODECS)]  # type: ignore[valid-type]
+_MODULATION_BITS = {"qpsk": 2, "16qam": 4, "64qam": 6, "256qam": 8}
+
+
+class McsConfig(StrictModel):
+    """``mcs: {policy: adaptive, target_bler: 0.1}``; ``fixed`` also needs ``modulation`` and ``code_rate``."""
+
+    policy: Literal["fixed", "adaptive", "oracle"] = "adaptive"
+    modulation: Literal["qpsk", "16qam", "64qam", "256qam"] | None = None
+    code_rate: float | None = None
+    target_bler: float = Field(0.1, gt=0, lt=1)
+    table: str = "default"
+    ldpc_iterations: int = Field(20, ge=1)
+
+    @field_validator("code_rate", mode="before")
+    @classmethod
+    def _fraction(cls, value: object) -> object:
+        return float(Fraction(value)) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _fixed_names_an_mcs(self) -> McsConfig:
+        if self.policy == "fixed":
+            self.fixed_mcs()
+        return self
+
+    def fixed_mcs(self) -> Mcs:
+        """The table entry that ``modulation`` + ``code_rate`` name (``policy: fixed``); ValueError if none."""
+        if self.modulation is None or self.code_rate is None:
+            raise ValueError("mcs.policy 'fixed' needs mcs.modulation and mcs.code_rate")
+        for mcs in MCS_TABLE:
+            if mcs.bits_per_symbol == _MODULATION_BITS[self.modulation] and abs(mcs.code_rate - self.code_rate) < 1e-3:
+                return mcs
+        accepted = ", ".join(m.name for m in MCS_TABLE)
+        raise ValueError(f"no MCS {self.modulation} rate {self.code_rate:.4g} in the table (accepted: {accepted})")
+
+
+class DigitalConfig(SchemeConfig):
+    """``{type: digital, source_codec: hevc, mcs: {policy: adaptive}}``."""
+
+    type: Literal["digital"] = "digital"
+    reported_columns: ClassVar[tuple[str, ...]] = ("decoded",)
+    source_codec: CodecName = "hevc"
+    mcs: McsConfig = Field(default_factory=McsConfig)
+
+    def required_metrics(self) -> list[str]:
+        return [DigitalScheme.hindsight_metric] if self.mcs.policy == "oracle" else []
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        suffix = " (oracle MCS)" if self.mcs.policy == "oracle" else f" ({self.mcs.policy} MCS)"
+        return f"{self.source_codec.upper()}+LDPC{suffix}"
+
+
+class CapacityConfig(SchemeConfig):
+    """``{type: capacity, source_codec: hevc}``: the codec at channel capacity, error-free (a bound)."""
+
+    type: Literal["capacity"] = "capacity"
+    reported_columns: ClassVar[tuple[str, ...]] = ("decoded",)
+    source_codec: CodecName = "hevc"
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.source_codec.upper()}+capacity (bound)"
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """Images ``[B, 3, H, W]`` in [0, 1] -> ``[B, H, W, 3]`` uint8 (what codecs take)."""
+    return (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def from_uint8(pixels: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """``[B, H, W, 3]`` uint8 -> ``[B, 3, H, W]`` float in [0, 1]."""
+    return torch.from_numpy(np.array(pixels, dtype=np.uint8)).to(device).permute(0, 3, 1, 2).float() / 255
+
+
+def stream_bits(encoded: EncodedImage | None, length: int) -> torch.Tensor:
+    """The payload as ``[length]`` bits (MSB first), zero-padded; zeros when nothing fitted."""
+    bits = np.zeros(length, dtype=np.float32)
+    if encoded is not None:
+        raw = np.unpackbits(np.frombuffer(encoded.payload, dtype=np.uint8)).astype(np.float32)
+        bits[: len(raw)] = raw
+    return torch.from_numpy(bits)
+
+
+_CODEC_CACHE_BYTES = 2 * 2**30  # a sweep re-fits every image at many budgets: keep all encodings
+
+
+@functools.cache
+def shared_codec(name: str) -> SourceCodec:
+    """One codec instance per name and process, so that every digital scheme of a sweep (adaptive,
+    oracle, capacity) shares its cache of encodings."""
+    return build_codec(name, cache_bytes=_CODEC_CACHE_BYTES)
+
+
+class _CodecScheme(Scheme):
+    """What both digital schemes share: a source codec and the mean-image fallback."""
+
+    def __init__(self, codec_name: str, device: str) -> None:
+        super().__init__()
+        self.codec: SourceCodec = shared_codec(codec_name)
+        self.device = device
+        self.fallback: torch.Tensor | None = None
+
+    def prepare(self, images: torch.Tensor) -> None:
+        self.fallback = images.mean(dim=0, keepdim=True)
+
+    def _reconstruct(self, encoded: list[EncodedImage | None], decoded: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        """Codec decodes where ``decoded`` ``[B]`` is True, the dataset mean image elsewhere."""
+        if self.fallback is None:
+            raise LinksimError("digital scheme: prepare() was not called with the dataset (no mean image)")
+        out = self.fallback.expand(shape).clone()
+        for i in torch.nonzero(decoded).flatten().tolist():
+            out[i] = from_uint8(encoded[i].decoded[None], out.device)[0]
+        return out
+
+
+class DigitalScheme(_CodecScheme):
+    """Source codec + 5G LDPC + QAM with fixed, adaptive or oracle MCS (see the module docstring).
+
+    ``transmit``: images ``[B, 3, H, W]`` -> ``K`` QAM symbols each (unit average power).
+    ``receive``: ``y``, ``noise_var`` ``[B, K]`` -> images; rows get ``decoded``, ``mcs``,
+    ``source_bits``, ``quality``.
+    """
+
+    config_class = DigitalConfig
+    description = "separate source/channel coding: HEVC-intra (BPG-class), JPEG or WebP + 5G LDPC + QAM"
+
+    def __init__(self, config: DigitalConfig | None = None, device: str = "cpu") -> None:
+        self.config = config or DigitalConfig()
+        super().__init__(self.config.source_codec, device)
+        mcs = self.config.mcs
+        self.fixed = mcs.fixed_mcs() if mcs.policy == "fixed" else None
+        self.table: BlerTable | None = None
+        if mcs.policy == "adaptive":
+            self.table = default_bler_table() if mcs.table == "default" else BlerTable.from_csv(mcs.table)
+        self._coders: dict[tuple[int, int], CodedModulation] = {}
+        self._candidates: list[DigitalScheme] = []
+        if mcs.policy == "oracle":
+            for entry in MCS_TABLE:
+                fixed = McsConfig(policy="fixed", modulation=_modulation_name(entry), code_rate=entry.code_rate,
+                                  ldpc_iterations=mcs.ldpc_iterations)
+                self._candidates.append(DigitalScheme(self.config.model_copy(update={"mcs": fixed, "name": entry.name}), device))
+
+    @property
+    def label(self) -> str:
+        return self.config.label
+
+    def hindsight_candidates(self) -> list[Scheme]:
+        return list(self._candidates)
+
+    def prepare(self, images: torch.Tensor) -> None:
+        super().prepare(images)
+        for candidate in self._candidates:
+            candidate.fallback = self.fallback
+
+    def coder(self, mcs: Mcs, k: int) -> CodedModulation:
+        """The (cached) coded-modulation chain of ``mcs`` over ``k`` channel uses."""
+        key = (mcs.index, k)
+        if key not in self._coders:
+            try:
+                self._coders[key] = CodedModulation(mcs, k, device=self.device, num_iter=self.config.mcs.ldpc_iterations)
+            except ValueError as exc:
+                raise LinksimError(f"digital scheme: {mcs.name} over {k} channel uses: {exc}") from None
+        return self._coders[key]
+
+    def select_mcs(self, state: LinkState, k: int) -> torch.Tensor:
+        """MCS table index per image ``[B]`` from the policy and the fed-back SNR."""
+        if self.fixed is not None:
+            return torch.full_like(state.snr_db, self.fixed.index, dtype=torch.long)
+        assert self.table is not None, "oracle schemes run their fixed candidates"
+        chosen = self.table.select(state.snr_db.cpu(), k, self.config.mcs.target_bler)
+        return chosen.clamp_min(0).to(state.snr_db.device)  # none qualifies: the most robust MCS
+
+    def transmit(self, images: torch.Tensor, state: LinkState) -> Transmission:
+        k = channel_uses(tuple(images.shape[1:]), state.bandwidth_ratio)
+        mcs_index = self.select_mcs(state, k)
+        pixels = to_uint8(images)
+        symbols = torch.zeros(len(images), k, dtype=torch.complex64, device=images.device)
+        encoded: list[EncodedImage | None] = [None] * len(images)
+        sent_bits: dict[int, torch.Tensor] = {}
+        for index in mcs_index.unique().tolist():
+            rows = torch.nonzero(mcs_index == index).flatten()
+            coder = self.coder(MCS_TABLE[index], k)
+            for i in rows.tolist():
+                encoded[i] = self.codec.fit(pixels[i], coder.payload_bits)
+            bits = torch.stack([stream_bits(encoded[i], coder.payload_bits) for i in rows.tolist()]).to(images.device)
+            symbols[rows] = coder.encode(bits).to(symbols.dtype)
+            sent_bits[index] = bits
+        columns = {
+            "mcs": [MCS_TABLE[i].name for i in mcs_index.tolist()],
+            "source_bits": torch.tensor([8 * len(e.payload) if e else 0 for e in encoded]),
+            "quality": torch.tensor([e.quality if e else -1 for e in encoded]),
+        }
+        side_info = {"mcs_index": mcs_index, "encoded": encoded, "sent_bits": sent_bits, "shape": images.shape}
+        return Transmission(symbols=symbols, side_info=side_info, columns=columns)
+
+    def receive(self, y: torch.Tensor, noise_var: torch.Tensor, tx: Transmission, state: LinkState) -> torch.Tensor:
+        mcs_index, encoded = tx.side_info["mcs_index"], tx.side_info["encoded"]
+        decoded = torch.zeros(len(y), dtype=torch.bool, device=y.device)
+        fitted = torch.tensor([e is not None for e in encoded], device=y.device)
+        for index, sent in tx.side_info["sent_bits"].items():
+            group = mcs_index == index
+            # Images whose stream did not fit are lost whatever the channel did: skip decoding them.
+            rows = torch.nonzero(group & fitted).flatten()
+            if len(rows) == 0:
+                continue
+            bits, crc_ok = self.coder(MCS_TABLE[index], y.shape[1]).decode(y[rows], noise_var[rows])
+            # A CRC can pass on a wrong block (rarely); such an image counts as lost too.
+            sent_rows = sent[fitted[group]]
+            decoded[rows] = crc_ok.to(y.device) & (bits.to(sent.device) == sent_rows).all(dim=1)
+        tx.columns["decoded"] = decoded.cpu()
+        return self._reconstruct(encoded, decoded, tx.side_info["shape"])
+
+
+class CapacityBound(_CodecScheme):
+    """The codec with ``sum_k log2(1 + 1/noise_var_k)`` error-free bits per image (a bound).
+
+    ``transmit``: unit-power complex Gaussian symbols ``[B, K]`` (a capacity-achieving codebook's
+    statistics). ``receive``: the budget from the channel's effective noise variance, then the
+    codec's best fitting stream — the receiver is a genie that knows the image.
+    """
+
+    config_class = CapacityConfig
+    description = "idealised bound: the same source codec with channel-capacity bits delivered error-free"
+
+    def __init__(self, config: CapacityConfig | None = None, device: str = "cpu") -> None:
+        self.config = config or CapacityConfig()
+        super().__init__(self.config.source_codec, device)
+
+    def transmit(self, images: torch.Tensor, state: LinkState) -> Transmission:
+        k = channel_uses(tuple(images.shape[1:]), state.bandwidth_ratio)
+        symbols = torch.complex(torch.randn(len(images), k), torch.randn(len(images), k)) / math.sqrt(2)
+        return Transmission(symbols=symbols.to(images.device), side_info={"pixels": to_uint8(images), "shape": images.shape})
+
+    def receive(self, y: torch.Tensor, noise_var: torch.Tensor, tx: Transmission, state: LinkState) -> torch.Tensor:
+        budget = torch.log2(1 + 1 / noise_var.double().clamp_min(1e-12)).sum(dim=1).floor().long().cpu()
+        encoded = [self.codec.fit(p, int(b)) for p, b in zip(tx.side_info["pixels"], budget.tolist(), strict=True)]
+        decoded = torch.tensor([e is not None for e in encoded])
+        tx.columns.update({
+            "budget_bits": budget,
+            "source_bits": torch.tensor([8 * len(e.payload) if e else 0 for e in encoded]),
+            "quality": torch.tensor([e.quality if e else -1 for e in encoded]),
+            "decoded": decoded,
+        })
+        return self._reconstruct(encoded, decoded.to(y.device), tx.side_info["shape"])
+
+
+def _modulation_name(mcs: Mcs) -> str:
+    return {bits: name for name, bits in _MODULATION_BITS.items()}[mcs.bits_per_symbol]
