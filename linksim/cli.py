@@ -158,9 +158,12 @@ def _cmd_calibrate_mcs(args: argparse.Namespace) -> int:
 
     try:
         channel = TypeAdapter(ChannelEntry).validate_python(yaml.safe_load(args.channel))
-    except (yaml.YAMLError, ValidationError) as exc:
-        first = str(exc).splitlines()
-        raise LinksimError(f"--channel: not a valid channel block ({first[-1].strip() if first else exc})") from None
+    except yaml.YAMLError as exc:
+        raise LinksimError(f"--channel: not valid YAML ({str(exc).splitlines()[0]})") from None
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise LinksimError(f"--channel: {where + ': ' if where else ''}{error['msg']}") from None
     calibrate_main(channel, args.channel_uses, args.out, args.max_blocks, args.min_errors, not args.no_progress)
     print(f"wrote {args.out}")
     return 0

@@ -15,7 +15,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "linksim", *args], capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["validate"], ["plot"], ["list"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["validate"], ["plot"], ["list"], ["calibrate-mcs"], ["train"]])
 def test_help_explains_every_command(command, capsys):
     with pytest.raises(SystemExit) as info:
         main([*command, "--help"])
@@ -59,8 +59,14 @@ def test_list_shows_everything_a_scenario_can_name(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     for word in ["softcast", "chunks_per_side=8", "awgn", "skimage-samples", "image_folder", "cifar10",
-                 "lpips", "ms_ssim", "checkpoints"]:
+                 "lpips", "ms_ssim", "checkpoints", "hevc", "digital", "capacity", "QPSK-r1/2", "256QAM-r5/6"]:
         assert word in out
+
+
+def test_calibrate_mcs_rejects_a_bad_channel_block(tmp_path, capsys):
+    assert main(["calibrate-mcs", "--out", str(tmp_path / "t.csv"), "--channel", "{type: awgn, snr: 3}"]) == 2
+    assert capsys.readouterr().err == "linksim: error: --channel: awgn: unknown field 'snr' (accepted: name, snr_pilots, type)\n"
+    assert not (tmp_path / "t.csv").exists()
 
 
 def test_run_and_plot_through_the_cli(tmp_path, write_scenario, capsys):
