@@ -125,6 +125,10 @@ def test_resumed_decoding_is_bit_exact_and_early_stopping_keeps_decisions() -> N
     assert fast.last_iterations is not None
     assert fast.last_iterations.float().mean() < 15  # it does stop early (~11 here)
 
+    sliced = CodedModulation(mcs_by_name("QPSK-r1/2"), 512, max_bits_per_call=7 * 1024)
+    assert torch.equal(sliced.decode_codewords(llr), stopped)  # 29 calls of 7 codewords
+    assert torch.equal(sliced.last_iterations, fast.last_iterations)
+
 
 def test_uncoded_qpsk_ber_matches_q_function() -> None:
     """Mapper + demapper + linksim AWGN: hard-decision BER of QPSK is Q(sqrt(Es/N0))."""

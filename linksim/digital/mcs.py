@@ -2,13 +2,15 @@
 
 The MCS set is a compact subset in the spirit of 3GPP TS 38.214 Table 5.1.3.1-2 (the PDSCH
 256QAM table): QPSK, 16QAM, 64QAM and 256QAM with 5G LDPC codes from rate 1/5 to 5/6, spaced
-so that every step gains 0.3-1 bit per channel use, from 0.4 to 6.7 bit/use.
+so that every step gains 0.17-1 bit per channel use, from 0.4 to 6.7 bit/use.
 
 Why these entries rather than the 27 of the 3GPP table:
 
 - Every entry must be *calibrated* (a BLER-vs-SNR curve per channel and per block length), so a
-  dozen points keep the calibration affordable on a CPU while leaving at most ~1.5 dB between
-  neighbouring thresholds on AWGN.
+  dozen points keep the calibration affordable on a CPU (30 min for the AWGN table). The price is
+  a coarser staircase: neighbouring 10%-BLER thresholds on AWGN are 1.1-3.7 dB apart (largest
+  gaps 16QAM-r3/4 -> 64QAM-r2/3 and 64QAM-r5/6 -> 256QAM-r3/4, see ``tables/awgn.md``) where the
+  3GPP table steps by about 1 dB; an adaptive link between two thresholds uses the lower MCS.
 - Like the 3GPP table, each modulation covers the rates where it is the better choice for a given
   spectral efficiency: QPSK up to rate 3/4 (the 3GPP table stops QPSK at 602/1024 and starts 16QAM
   at 378/1024, our QPSK 3/4 and 16QAM 1/2 overlap that region), 16QAM 1/2-3/4 (3GPP 378-658/1024),
@@ -16,8 +18,8 @@ Why these entries rather than the 27 of the 3GPP table:
 - The lowest entry is QPSK 1/5 (SE 0.4), the lowest rate Sionna's 5G LDPC rate matching
   supports without repetition; the 3GPP table goes down to 120/1024 with repetition (SE 0.23).
   Below the QPSK 1/5 threshold (about -3 dB on AWGN for short blocks) the digital link fails.
-- The highest entry is 256QAM 5/6 (SE 6.67); 3GPP goes to 948/1024 (SE 7.4), which needs about
-  2 dB more than 5/6 and is rarely on the envelope for the short blocks of one image.
+- The highest entry is 256QAM 5/6 (SE 6.67); 3GPP goes up to 948/1024 (SE 7.4), not included:
+  above ~23 dB on AWGN the digital link saturates at 6.67 bit/use.
 
 :class:`BlerTable` holds calibrated BLER curves (``channel, mcs, channel_uses, snr_db, bler,
 blocks``; ``mcs`` is the index into :data:`MCS_TABLE`) and answers two questions: at what SNR does
