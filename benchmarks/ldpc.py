@@ -85,7 +85,8 @@ def time_decode(cm: CodedModulation, llr: torch.Tensor, reps: int) -> tuple[floa
 
 def section_throughput(batches: list[int], reps: int) -> None:
     table = default_bler_table()
-    print("\n## LDPC decoding throughput (information Mbit/s, 1 thread)\n")
+    threads = torch.get_num_threads()
+    print(f"\n## LDPC decoding throughput (information Mbit/s, {threads} thread(s))\n")
     print("| code | k | n | batch | SNR (dB) | BLER | full 20 it | early stop | mean it "
           "| speed-up |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
