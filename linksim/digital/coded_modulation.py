@@ -81,7 +81,8 @@ class CodedModulation(nn.Module):
         num_iter: maximum belief-propagation iterations (boxplus-phi, flooding schedule).
         early_stopping: stop decoding a codeword once its syndrome is zero (see module docs).
         check_every: iterations between syndrome checks when ``early_stopping`` is on.
-        max_bits_per_call: coded bits per decoder call; larger batches are decoded in slices.
+        max_bits_per_call: coded bits per decoder call; larger batches are decoded in slices
+            (default 2^14 on a CPU, 2^22 on other devices).
 
     Attributes:
         num_codewords: ``C``. codeword_symbols: ``S``. codeword_bits: ``n = S m``.
@@ -103,7 +104,7 @@ class CodedModulation(nn.Module):
         num_iter: int = 20,
         early_stopping: bool = True,
         check_every: int = 1,
-        max_bits_per_call: int = 1 << 14,
+        max_bits_per_call: int | None = None,
     ) -> None:
         super().__init__()
         if num_symbols < 1:
@@ -117,8 +118,10 @@ class CodedModulation(nn.Module):
         self.num_iter = int(num_iter)
         self.early_stopping = bool(early_stopping)
         self.check_every = int(check_every)
-        self.max_bits_per_call = int(max_bits_per_call)
         self.device = torch.device(device)
+        if max_bits_per_call is None:  # small cache-sized slices pay on a CPU, not on a GPU
+            max_bits_per_call = 1 << 14 if self.device.type == "cpu" else 1 << 22
+        self.max_bits_per_call = int(max_bits_per_call)
         dev = sionna_device(device)
 
         m, rate = mcs.bits_per_symbol, mcs.code_rate
