@@ -39,7 +39,7 @@ import torch
 from pydantic import Field, field_validator, model_validator
 
 from linksim.codecs import CODECS, EncodedImage, SourceCodec, build_codec
-from linksim.digital import MCS_TABLE, BlerTable, CodedModulation, Mcs, default_bler_table
+from linksim.digital import MCS_TABLE, BlerTable, CodedModulation, Mcs, cached_coded_modulation, default_bler_table
 from linksim.errors import LinksimError
 from linksim.schema import StrictModel
 from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses
@@ -130,6 +130,14 @@ def stream_bits(encoded: EncodedImage | None, length: int) -> torch.Tensor:
     return torch.from_numpy(bits)
 
 
+def stream_columns(encoded: list[EncodedImage | None]) -> dict[str, torch.Tensor]:
+    """Result columns ``source_bits`` (0) and ``quality`` (-1 when nothing fitted), each ``[B]``."""
+    return {
+        "source_bits": torch.tensor([8 * len(e.payload) if e else 0 for e in encoded]),
+        "quality": torch.tensor([e.quality if e else -1 for e in encoded]),
+    }
+
+
 _CODEC_CACHE_BYTES = 2 * 2**30  # a sweep re-fits every image at many budgets: keep all encodings
 
 
@@ -181,11 +189,10 @@ class DigitalScheme(_CodecScheme):
         self.table: BlerTable | None = None
         if mcs.policy == "adaptive":
             self.table = default_bler_table() if mcs.table == "default" else BlerTable.from_csv(mcs.table)
-        self._coders: dict[tuple[int, int], CodedModulation] = {}
         self._candidates: list[DigitalScheme] = []
         if mcs.policy == "oracle":
             for entry in MCS_TABLE:
-                fixed = McsConfig(policy="fixed", modulation=_modulation_name(entry), code_rate=entry.code_rate,
+                fixed = McsConfig(policy="fixed", modulation=entry.modulation.lower(), code_rate=entry.code_rate,
                                   ldpc_iterations=mcs.ldpc_iterations)
                 self._candidates.append(DigitalScheme(self.config.model_copy(update={"mcs": fixed, "name": entry.name}), device))
 
@@ -202,14 +209,12 @@ class DigitalScheme(_CodecScheme):
             candidate.fallback = self.fallback
 
     def coder(self, mcs: Mcs, k: int) -> CodedModulation:
-        """The (cached) coded-modulation chain of ``mcs`` over ``k`` channel uses."""
-        key = (mcs.index, k)
-        if key not in self._coders:
-            try:
-                self._coders[key] = CodedModulation(mcs, k, device=self.device, num_iter=self.config.mcs.ldpc_iterations)
-            except ValueError as exc:
-                raise LinksimError(f"digital scheme: {mcs.name} over {k} channel uses: {exc}") from None
-        return self._coders[key]
+        """The coded-modulation chain of ``mcs`` over ``k`` channel uses (shared process-wide, so
+        the oracle's candidates and the adaptive scheme build each chain once)."""
+        try:
+            return cached_coded_modulation(mcs, k, device=self.device, num_iter=self.config.mcs.ldpc_iterations)
+        except ValueError as exc:
+            raise LinksimError(f"digital scheme: {mcs.name} over {k} channel uses: {exc}") from None
 
     def select_mcs(self, state: LinkState, k: int) -> torch.Tensor:
         """MCS table index per image ``[B]`` from the policy and the fed-back SNR."""
@@ -234,11 +239,7 @@ class DigitalScheme(_CodecScheme):
             bits = torch.stack([stream_bits(encoded[i], coder.payload_bits) for i in rows.tolist()]).to(images.device)
             symbols[rows] = coder.encode(bits).to(symbols.dtype)
             sent_bits[index] = bits
-        columns = {
-            "mcs": [MCS_TABLE[i].name for i in mcs_index.tolist()],
-            "source_bits": torch.tensor([8 * len(e.payload) if e else 0 for e in encoded]),
-            "quality": torch.tensor([e.quality if e else -1 for e in encoded]),
-        }
+        columns = {"mcs": [MCS_TABLE[i].name for i in mcs_index.tolist()], **stream_columns(encoded)}
         side_info = {"mcs_index": mcs_index, "encoded": encoded, "sent_bits": sent_bits, "shape": images.shape}
         return Transmission(symbols=symbols, side_info=side_info, columns=columns)
 
@@ -285,13 +286,7 @@ class CapacityBound(_CodecScheme):
         encoded = [self.codec.fit(p, int(b)) for p, b in zip(tx.side_info["pixels"], budget.tolist(), strict=True)]
         decoded = torch.tensor([e is not None for e in encoded])
         tx.columns.update({
-            "budget_bits": budget,
-            "source_bits": torch.tensor([8 * len(e.payload) if e else 0 for e in encoded]),
-            "quality": torch.tensor([e.quality if e else -1 for e in encoded]),
-            "decoded": decoded,
+            "budget_bits": budget, **stream_columns(encoded), "decoded": decoded,
         })
         return self._reconstruct(encoded, decoded.to(y.device), tx.side_info["shape"])
 
-
-def _modulation_name(mcs: Mcs) -> str:
-    return {bits: name for name, bits in _MODULATION_BITS.items()}[mcs.bits_per_symbol]
