@@ -16,6 +16,7 @@ examples:
   linksim validate scenarios/quickstart.yaml        check a scenario without running it
   linksim plot results/quickstart                   redraw the plots of a finished run
   linksim train deepjscc --config configs/train-deepjscc-cifar10-cpu.yaml
+  linksim train diffusion --config configs/train-diffusion-cifar10-cpu.yaml
   linksim calibrate-mcs --out bler-rayleigh.csv --channel "{type: rayleigh}"
                                                     measure the BLER table the adaptive MCS uses
   linksim list                                      schemes, channels, codecs, MCS table, checkpoints
@@ -56,13 +57,14 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="output folder of a run")
 
     train = sub.add_parser(
-        "train", help="train a model (deepjscc)",
+        "train", help="train a model (deepjscc, diffusion)",
         description="Train a model from a YAML config; writes loss.csv, eval.csv, last.safetensors and "
         "state.pt to the config's out folder, checkpointing periodically. Uses CUDA when present.",
     )
-    train.add_argument("model", choices=["deepjscc"], help="which model to train")
+    train.add_argument("model", choices=["deepjscc", "diffusion"], help="which model to train: the DeepJSCC "
+                       "encoder/decoder, or the receiver's diffusion denoiser on a frozen DeepJSCC checkpoint")
     train.add_argument("--config", type=Path, required=True, metavar="FILE", help="training config YAML "
-                       "(see configs/train-deepjscc-cifar10-cpu.yaml)")
+                       "(see configs/train-deepjscc-cifar10-cpu.yaml, configs/train-diffusion-cifar10-cpu.yaml)")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the out folder")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -113,11 +115,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from linksim.training.deepjscc import load_train_config, train_deepjscc
+    if args.model == "diffusion":
+        from linksim.training.diffusion import load_diffusion_train_config as load_config
+        from linksim.training.diffusion import train_diffusion as train
+    else:
+        from linksim.training.deepjscc import load_train_config as load_config
+        from linksim.training.deepjscc import train_deepjscc as train
 
-    config = load_train_config(args.config)
+    config = load_config(args.config)
     try:
-        out = train_deepjscc(config, resume=args.resume, progress=not args.no_progress)
+        out = train(config, resume=args.resume, progress=not args.no_progress)
     except KeyboardInterrupt:
         print(f"\ninterrupted: the last checkpoint is in {config.out}; add --resume to continue", file=sys.stderr)
         return 130

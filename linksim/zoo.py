@@ -88,6 +88,11 @@ def resolve_checkpoint(name_or_path: str) -> Path:
     raise LinksimError(f"unknown checkpoint '{name_or_path}' (zoo: {known}; or a path to a .safetensors file)")
 
 
+def checkpoint_sha256(name_or_path: str) -> str:
+    """SHA-256 of a checkpoint's file (how a paired model recognises it)."""
+    return _sha256(resolve_checkpoint(name_or_path))
+
+
 def load_checkpoint(name_or_path: str, device: str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Weights and metadata of a checkpoint."""
     path = resolve_checkpoint(name_or_path)
@@ -107,7 +112,9 @@ def export_checkpoint(run_dir: str | Path, name: str, out_dir: Path = CHECKPOINT
     weights = load_file(str(run_dir / "last.safetensors"))
     with safe_open(str(run_dir / "last.safetensors"), framework="pt") as handle:
         metadata = dict(handle.metadata() or {})
-    metadata.update({"name": name, "config": json.dumps(config), "ratios": json.dumps(config["ratios"])})
+    metadata.update({"name": name, "config": json.dumps(config)})
+    if config.get("ratios") is not None:
+        metadata["ratios"] = json.dumps(config["ratios"])
     target = out_dir / f"{name}.safetensors"
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file(weights, str(target), metadata=metadata)

@@ -20,9 +20,13 @@ favour the ROI (measured: see the model cards).
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from linksim.errors import LinksimError
 from linksim.models.gdn import GDN
 
 SIDE_FEATURES = 2  # the AF modules' side input: (SNR in dB / 20, bandwidth ratio * 3)
@@ -206,6 +210,34 @@ class DeepJSCC(nn.Module):
         weighted = torch.view_as_complex((reals * amplitude).reshape(b, -1, 2).contiguous())
         return weighted, amplitude
 
+    def receiver_input(
+        self,
+        y: torch.Tensor,
+        noise_var: torch.Tensor,
+        ratio: torch.Tensor,
+        image_size: tuple[int, int],
+        amplitude: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What the receiver knows, on the latent grid: the received latent, its reliability and
+        the mask of sent channels, each ``[B, C_max, H/4, W/4]`` (zeros where nothing was sent).
+
+        ``y`` and ``noise_var`` are ``[B, K_max]`` (any values beyond ``K_i``). ``amplitude``
+        ``[B, 2 K_max]`` from :meth:`weight_symbols` is divided out, which leaves ROI values with
+        proportionally less noise (the reliability says so) and background values with more.
+        """
+        h, w = image_size[0] // 4, image_size[1] // 4
+        shape = torch.Size((len(y), self.latent_channels, h, w))
+        mask = self._sent_mask(ratio, shape).expand(shape)
+        reals = torch.view_as_real(y).reshape(len(y), -1)
+        # Each real part sees half the complex noise variance.
+        real_noise_var = (noise_var.clamp_min(1e-10) / 2).repeat_interleave(2, dim=1)
+        if amplitude is not None:
+            reals = reals / amplitude
+            real_noise_var = real_noise_var / amplitude.pow(2)
+        latent = reals.reshape(shape) * mask
+        reliability = -10 * torch.log10(real_noise_var.reshape(shape)) / 20 * mask  # dB, scaled to ~[-0.5, 2]
+        return latent, reliability, mask
+
     def decode(
         self,
         y: torch.Tensor,
@@ -215,21 +247,32 @@ class DeepJSCC(nn.Module):
         image_size: tuple[int, int],
         amplitude: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Symbols ``y`` and noise variances ``[B, K_max]`` (any values beyond ``K_i``) -> images.
-
-        ``amplitude`` ``[B, 2 K_max]`` from :meth:`weight_symbols` is divided out, which leaves
-        ROI values with proportionally less noise (the reliability input says so) and background
-        values with more.
-        """
-        h, w = image_size[0] // 4, image_size[1] // 4
-        shape = torch.Size((len(y), self.latent_channels, h, w))
-        mask = self._sent_mask(ratio, shape)
-        reals = torch.view_as_real(y).reshape(len(y), -1)
-        # Each real part sees half the complex noise variance.
-        real_noise_var = (noise_var.clamp_min(1e-10) / 2).repeat_interleave(2, dim=1)
-        if amplitude is not None:
-            reals = reals / amplitude
-            real_noise_var = real_noise_var / amplitude.pow(2)
-        latent = reals.reshape(shape) * mask
-        reliability = -10 * torch.log10(real_noise_var.reshape(shape)) / 20 * mask  # dB, scaled to ~[-0.5, 2]
+        """Symbols ``y`` and noise variances ``[B, K_max]`` -> images ``[B, 3, H, W]`` (see
+        :meth:`receiver_input`)."""
+        latent, reliability, _ = self.receiver_input(y, noise_var, ratio, image_size, amplitude)
         return self.decoder(torch.cat([latent, reliability], dim=1), side_input(snr_db, ratio))
+
+
+@dataclass(frozen=True)
+class LoadedDeepJSCC:
+    """A DeepJSCC checkpoint in eval mode with what its metadata says it supports."""
+
+    model: DeepJSCC
+    image_size: int
+    ratios: list[float]
+
+
+def load_deepjscc(checkpoint: str, device: str = "cpu") -> LoadedDeepJSCC:
+    """A zoo name or .safetensors path -> the model; one-line :class:`LinksimError` if it is not DeepJSCC."""
+    from linksim.zoo import load_checkpoint
+
+    weights, metadata = load_checkpoint(checkpoint, device)
+    try:
+        model = DeepJSCC(int(metadata["latent_channels"]), int(metadata["width"]),
+                         roi_input=metadata.get("roi_input", "false") == "true")
+        model.load_state_dict(weights)
+        loaded = LoadedDeepJSCC(model.to(device).eval(), int(metadata["image_size"]),
+                                [float(r) for r in json.loads(metadata["ratios"])])
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise LinksimError(f"checkpoint '{checkpoint}' is not a DeepJSCC checkpoint ({exc})".splitlines()[0]) from None
+    return loaded

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses
 from linksim.schemes.deepjscc import DeepJSCCConfig, DeepJSCCScheme
+from linksim.schemes.diffusion import DiffusionConfig, DiffusionScheme
 from linksim.schemes.digital import CapacityBound, CapacityConfig, DigitalConfig, DigitalScheme
 from linksim.schemes.softcast import SoftCast, SoftCastConfig
 
 SCHEMES: dict[str, type[Scheme]] = {
     "softcast": SoftCast, "deepjscc": DeepJSCCScheme, "digital": DigitalScheme, "capacity": CapacityBound,
+    "diffusion": DiffusionScheme,
 }
 
 
@@ -21,6 +23,8 @@ __all__ = [
     "SCHEMES",
     "CapacityBound",
     "CapacityConfig",
+    "DiffusionConfig",
+    "DiffusionScheme",
     "DigitalConfig",
     "DigitalScheme",
     "DeepJSCCConfig",

@@ -16,16 +16,14 @@ column of the results (assumed delivered error-free, e.g. on a control channel; 
 
 from __future__ import annotations
 
-import json
 from typing import Literal
 
 import torch
 
 from linksim.errors import LinksimError
-from linksim.models.deepjscc import DeepJSCC
+from linksim.models.deepjscc import load_deepjscc
 from linksim.schema import ratio_label
 from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses
-from linksim.zoo import load_checkpoint
 
 _GAIN_BITS = 16  # the ROI renormalisation gain, sent as a float16
 
@@ -50,16 +48,8 @@ class DeepJSCCScheme(Scheme):
     def __init__(self, config: DeepJSCCConfig | None = None, device: str = "cpu") -> None:
         super().__init__()
         self.config = config or DeepJSCCConfig()
-        weights, metadata = load_checkpoint(self.config.checkpoint, device)
-        try:
-            self.image_size = int(metadata["image_size"])
-            self.ratios = [float(r) for r in json.loads(metadata["ratios"])]
-            self.model = DeepJSCC(int(metadata["latent_channels"]), int(metadata["width"]),
-                                  roi_input=metadata.get("roi_input", "false") == "true")
-            self.model.load_state_dict(weights)
-        except (KeyError, ValueError, RuntimeError) as exc:
-            raise LinksimError(f"checkpoint '{self.config.checkpoint}' is not a DeepJSCC checkpoint ({exc})".splitlines()[0]) from None
-        self.model.to(device).eval()
+        loaded = load_deepjscc(self.config.checkpoint, device)
+        self.model, self.image_size, self.ratios = loaded.model, loaded.image_size, loaded.ratios
 
     def _check(self, images: torch.Tensor, ratio: float) -> None:
         size = tuple(images.shape[-2:])
@@ -71,7 +61,7 @@ class DeepJSCCScheme(Scheme):
             raise LinksimError(f"checkpoint '{self.config.checkpoint}' does not support bandwidth ratio "
                                f"{ratio_label(ratio)} (supported: {supported})")
 
-    def _ratio(self, state: LinkState) -> torch.Tensor:
+    def ratio(self, state: LinkState) -> torch.Tensor:
         return torch.full_like(state.snr_db, state.bandwidth_ratio, dtype=torch.float32)
 
     @staticmethod
@@ -85,7 +75,7 @@ class DeepJSCCScheme(Scheme):
     def transmit(self, images: torch.Tensor, state: LinkState) -> Transmission:
         self._check(images, state.bandwidth_ratio)
         k = channel_uses(tuple(images.shape[1:]), state.bandwidth_ratio)
-        ratio = self._ratio(state)
+        ratio = self.ratio(state)
         weights, amplitude, bits = self.roi_weight_map(state), None, 0
         symbols = self.model.encode(images, state.snr_db, ratio, weights)
         if weights is not None:
@@ -94,10 +84,14 @@ class DeepJSCCScheme(Scheme):
         side_info = {"image_size": tuple(images.shape[-2:]), "amplitude": amplitude}
         return Transmission(symbols=symbols[:, :k], side_info=side_info, side_info_bits=bits)
 
-    def receive(self, y: torch.Tensor, noise_var: torch.Tensor, tx: Transmission, state: LinkState) -> torch.Tensor:
+    def padded(self, y: torch.Tensor, noise_var: torch.Tensor, tx: Transmission) -> tuple[torch.Tensor, torch.Tensor]:
+        """Received ``y``, ``noise_var`` ``[B, K]`` padded to the model's ``K_max`` symbols."""
         h, w = tx.side_info["image_size"]
         k_max = self.model.latent_channels * (h // 4) * (w // 4) // 2
         pad = k_max - y.shape[1]
-        y = torch.nn.functional.pad(y, (0, pad))
-        noise_var = torch.nn.functional.pad(noise_var, (0, pad), value=1.0)
-        return self.model.decode(y, noise_var, state.snr_db, self._ratio(state), (h, w), tx.side_info["amplitude"])
+        return torch.nn.functional.pad(y, (0, pad)), torch.nn.functional.pad(noise_var, (0, pad), value=1.0)
+
+    def receive(self, y: torch.Tensor, noise_var: torch.Tensor, tx: Transmission, state: LinkState) -> torch.Tensor:
+        y, noise_var = self.padded(y, noise_var, tx)
+        return self.model.decode(y, noise_var, state.snr_db, self.ratio(state), tx.side_info["image_size"],
+                                 tx.side_info["amplitude"])

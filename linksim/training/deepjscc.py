@@ -20,7 +20,6 @@ and RNG state for ``--resume``) and ``config.yaml``. Deterministic for a seed.
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from pathlib import Path
@@ -34,13 +33,13 @@ from sionna.phy import config as sionna_config
 from tqdm.auto import tqdm
 
 from linksim.channels import CHANNELS, build_channel
-from linksim.data import load_dataset
 from linksim.errors import LinksimError, ScenarioError
 from linksim.metrics import psnr
 from linksim.models.deepjscc import DeepJSCC, latent_channels_for
 from linksim.randomness import resolve_device, seed_everything
 from linksim.roi import centre_masks
 from linksim.results import atomic_write, write_text
+from linksim.training.common import append_csv, load_images, lr_at
 from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
 from linksim.schema import StrictModel, parse_ratio, ratio_label
 
@@ -109,16 +108,7 @@ def load_train_config(path: str | Path) -> DeepJSCCTrainConfig:
 
 
 def _lr_at(step: int, config: DeepJSCCTrainConfig) -> float:
-    """Linear warm-up, then cosine decay from ``lr`` to ``lr_min``."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-def _load(config: DatasetConfig):
-    return load_dataset(config.name, image_size=config.image_size, num_images=config.num_images,
-                        split=config.split, root=config.root, subset_seed=config.subset_seed)
+    return lr_at(step, config.lr, config.lr_min, config.warmup_steps, config.steps)
 
 
 class DeepJSCCTrainer:
@@ -131,8 +121,8 @@ class DeepJSCCTrainer:
             torch.set_num_threads(config.threads)
         self.out = Path(config.out)
         seed_everything(config.seed)
-        self.train_images = _load(config.train_data).images
-        self.eval_images = _load(config.eval_data).images.to(self.device)
+        self.train_images = load_images(config.train_data)
+        self.eval_images = load_images(config.eval_data).to(self.device)
         self.model = DeepJSCC(config.latent_channels, config.width, config.roi_input).to(self.device)
         if config.init_checkpoint:
             from linksim.zoo import load_checkpoint
@@ -258,16 +248,6 @@ class DeepJSCCTrainer:
         self.step, self.wall_time = state["step"], state["wall_time"]
 
 
-def _append_csv(path: Path, rows: list[dict[str, float]]) -> None:
-    new = not path.exists()
-    with open(path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
-        handle.flush()
-
-
 def train_deepjscc(config: DeepJSCCTrainConfig, resume: bool = False, progress: bool = True) -> Path:
     """Run (or resume) training; returns the output folder."""
     trainer = DeepJSCCTrainer(config)
@@ -286,12 +266,12 @@ def train_deepjscc(config: DeepJSCCTrainConfig, resume: bool = False, progress: 
             bar.update(1)
             if trainer.step % config.log_every == 0:
                 mse = sum(losses) / len(losses)
-                _append_csv(trainer.out / "loss.csv", [{"step": trainer.step, "mse": mse, "psnr": -10 * math.log10(mse),
+                append_csv(trainer.out / "loss.csv", [{"step": trainer.step, "mse": mse, "psnr": -10 * math.log10(mse),
                                                         "lr": _lr_at(trainer.step, config), "wall_time_s": round(time.time() - started, 1)}])
                 bar.set_postfix_str(f"train PSNR {-10 * math.log10(mse):.2f} dB")
                 losses.clear()
             if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
                 trainer.wall_time = time.time() - started
-                _append_csv(trainer.out / "eval.csv", trainer.evaluate())
+                append_csv(trainer.out / "eval.csv", trainer.evaluate())
                 trainer.save()
     return trainer.out

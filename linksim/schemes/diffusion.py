@@ -1,0 +1,85 @@
+"""DeepJSCC with a diffusion receiver: the transmitter is DeepJSCC's, the receiver regenerates the
+image with a conditional denoiser (see :mod:`linksim.models.diffusion`) instead of decoding it.
+
+The denoiser was trained on one DeepJSCC checkpoint's latents (its checkpoint metadata names the
+checkpoint and its SHA-256); pairing it with another DeepJSCC is refused. Sampling uses a
+diffusers scheduler (``sampler``: ``ddim`` or ``dpm-solver``) for ``steps`` denoiser evaluations;
+``strength < 1`` starts from the DeepJSCC estimate noised to that fraction of the schedule
+(SDEdit), which keeps more of the estimate's content and needs fewer steps. Samples are
+deterministic for the point's seed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from linksim.errors import LinksimError
+from linksim.models.diffusion import ConditionalDenoiser, DenoiserConfig
+from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler
+from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission
+from linksim.schemes.deepjscc import DeepJSCCConfig, DeepJSCCScheme
+from linksim.zoo import checkpoint_sha256, load_checkpoint
+
+
+class DiffusionConfig(SchemeConfig):
+    """``{type: diffusion, checkpoint: cifar10-diffusion-v1, sampler: ddim, steps: 10, strength: 1.0}``.
+
+    ``deepjscc_checkpoint`` defaults to the DeepJSCC checkpoint the denoiser was trained on.
+    """
+
+    type: Literal["diffusion"] = "diffusion"
+    checkpoint: str = "cifar10-diffusion-v1"
+    deepjscc_checkpoint: str | None = None
+    sampler: Literal["ddim", "dpm-solver"] = "ddim"
+    steps: int = Field(10, ge=1)
+    strength: float = Field(1.0, gt=0, le=1)
+
+
+class DiffusionScheme(Scheme):
+    """DeepJSCC transmitter + diffusion receiver.
+
+    ``transmit``: as :class:`~linksim.schemes.deepjscc.DeepJSCCScheme`.
+    ``receive``: ``y``, ``noise_var`` ``[B, K]`` -> sampled images ``[B, 3, H, W]`` in [0, 1].
+    """
+
+    config_class = DiffusionConfig
+    description = "DeepJSCC transmitter + diffusers denoiser conditioned on the noisy received latents"
+
+    def __init__(self, config: DiffusionConfig | None = None, device: str = "cpu") -> None:
+        super().__init__()
+        self.config = config = config or DiffusionConfig()
+        weights, metadata = load_checkpoint(config.checkpoint, device)
+        if metadata.get("kind") != "diffusion-receiver":
+            raise LinksimError(f"checkpoint '{config.checkpoint}' is not a diffusion receiver checkpoint")
+        trained_on, trained_sha = metadata["deepjscc_checkpoint"], metadata["deepjscc_sha256"]
+        deepjscc = config.deepjscc_checkpoint or trained_on
+        if checkpoint_sha256(deepjscc) != trained_sha:
+            raise LinksimError(f"checkpoint '{config.checkpoint}' was trained on DeepJSCC '{trained_on}' "
+                               f"(sha256 {trained_sha[:12]}...), not on '{deepjscc}': set deepjscc_checkpoint: {trained_on}")
+        self.deepjscc = DeepJSCCScheme(DeepJSCCConfig(checkpoint=deepjscc), device)
+        try:
+            self.denoiser = ConditionalDenoiser(DenoiserConfig.model_validate_json(metadata["denoiser"]))
+            self.denoiser.load_state_dict(weights)
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise LinksimError(f"checkpoint '{config.checkpoint}': unusable denoiser ({exc})".splitlines()[0]) from None
+        self.denoiser.to(device).eval()
+        scheduler = sampling_scheduler(config.sampler, json.loads(metadata["scheduler"]))
+        self.pipeline = DiffusionReceiverPipeline(self.denoiser, scheduler)
+
+    def transmit(self, images: torch.Tensor, state: LinkState) -> Transmission:
+        return self.deepjscc.transmit(images, state)
+
+    def receive(self, y: torch.Tensor, noise_var: torch.Tensor, tx: Transmission, state: LinkState) -> torch.Tensor:
+        y, noise_var = self.deepjscc.padded(y, noise_var, tx)
+        ratio, size, amplitude = self.deepjscc.ratio(state), tx.side_info["image_size"], tx.side_info["amplitude"]
+        model = self.deepjscc.model
+        latent, reliability, mask = model.receiver_input(y, noise_var, ratio, size, amplitude)
+        estimate = model.decode(y, noise_var, state.snr_db, ratio, size, amplitude)
+        cond = self.denoiser.condition(latent, reliability, mask, state.snr_db, ratio, estimate)
+        # The starting noise comes from the point's seeded global RNG, so a run is reproducible.
+        generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,)).item()))
+        return self.pipeline(cond, self.config.steps, self.config.strength, estimate, generator)

@@ -1,0 +1,260 @@
+"""Train the receiver's conditional denoiser on the outputs of a frozen DeepJSCC checkpoint.
+
+Each step draws a batch of training images (random horizontal flips), a random SNR per image
+(uniform in ``snr_db``) and a random bandwidth ratio (from ``ratios``), sends the frozen
+encoder's symbols through the configured channel and builds what the receiver knows (received
+latent, reliability, sent mask, DeepJSCC estimate). The denoiser learns the DDPM objective of
+diffusers' ``DDPMScheduler`` (v-prediction, cosine schedule, uniform timesteps) on the clean image
+given that conditioning. An EMA of the weights (diffusers' ``EMAModel``) is what gets saved and
+evaluated.
+
+Writes to ``out``: ``loss.csv``, ``eval.csv`` (PSNR and LPIPS of DDIM samples and of the DeepJSCC
+estimate on held-out test images at fixed SNRs and ratios), ``last.safetensors`` (EMA weights
+with the denoiser config, the schedule and the DeepJSCC checkpoint's name and SHA-256 as
+metadata), ``state.pt`` (raw weights, EMA, optimiser, RNG state for ``--resume``) and
+``config.yaml``. Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from diffusers.training_utils import EMAModel
+from pydantic import Field, field_validator
+from safetensors.torch import save_file
+from sionna.phy import config as sionna_config
+from tqdm.auto import tqdm
+
+from linksim.channels import CHANNELS, build_channel
+from linksim.errors import LinksimError, ScenarioError
+from linksim.metrics import lpips, psnr
+from linksim.models.deepjscc import load_deepjscc
+from linksim.models.diffusion import ConditionalDenoiser, Conditioning, DenoiserConfig
+from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler, training_scheduler
+from linksim.randomness import resolve_device, seed_everything
+from linksim.results import atomic_write, write_text
+from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
+from linksim.schema import StrictModel, parse_ratio
+from linksim.training.common import append_csv, load_images, lr_at
+from linksim.zoo import checkpoint_sha256
+
+
+class DiffusionTrainConfig(StrictModel):
+    """``linksim train diffusion --config FILE``: data, frozen DeepJSCC, denoiser, schedule."""
+
+    name: str = "cifar10-diffusion"
+    seed: int = 0
+    train_data: DatasetConfig
+    eval_data: DatasetConfig
+    deepjscc_checkpoint: str = "cifar10-deepjscc-v1"
+    channel: ChannelEntry = Field(default_factory=lambda: CHANNELS["awgn"].config_class())
+    model: DenoiserConfig = Field(default_factory=DenoiserConfig)
+    steps: int = Field(20000, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(3e-4, gt=0)
+    lr_min: float = Field(1e-5, ge=0)
+    warmup_steps: int = Field(500, ge=0)
+    ema_decay: float = Field(0.999, gt=0, lt=1)
+    snr_db: tuple[float, float] = (-5.0, 20.0)
+    ratios: list[float] | None = None  # default: every ratio the DeepJSCC checkpoint supports
+    checkpoint_every: int = Field(1000, ge=1)
+    log_every: int = Field(100, ge=1)
+    eval_snr_db: list[float] = Field(default_factory=lambda: [0.0, 5.0])
+    eval_ratios: list[float] = Field(default_factory=lambda: [1 / 6])
+    eval_sampler: str = "ddim"
+    eval_steps: int = Field(10, ge=1)
+    out: str = "runs/diffusion"
+    device: str = "auto"
+    threads: int | None = Field(None, ge=1)
+
+    @field_validator("ratios", "eval_ratios", mode="before")
+    @classmethod
+    def _ratios(cls, value):
+        return [parse_ratio(v) for v in value] if isinstance(value, list) else value
+
+
+def load_diffusion_train_config(path: str | Path) -> DiffusionTrainConfig:
+    """Read a training config; one-line :class:`ScenarioError` on any problem."""
+    data, node = read_yaml(path, "training config")
+    return validate_yaml_data(DiffusionTrainConfig, data, str(path), node, "training config")
+
+
+class DiffusionTrainer:
+    """Owns the frozen DeepJSCC, the denoiser, its EMA, the optimiser, data and channel."""
+
+    def __init__(self, config: DiffusionTrainConfig) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.out = Path(config.out)
+        seed_everything(config.seed)
+        loaded = load_deepjscc(config.deepjscc_checkpoint, self.device)
+        self.deepjscc, supported = loaded.model.requires_grad_(False), loaded.ratios
+        ratios = config.ratios or supported
+        unsupported = [r for r in ratios + config.eval_ratios if not any(abs(r - s) < 1e-9 for s in supported)]
+        if unsupported:
+            raise ScenarioError(f"ratios {unsupported} are not supported by '{config.deepjscc_checkpoint}' ({supported})")
+        if config.eval_sampler not in ("ddim", "dpm-solver"):
+            raise ScenarioError(f"eval_sampler: unknown sampler '{config.eval_sampler}' (accepted: ddim, dpm-solver)")
+        self.train_images = load_images(config.train_data)
+        self.eval_images = load_images(config.eval_data).to(self.device)
+        self.model = ConditionalDenoiser(config.model).to(self.device)
+        self.ema = EMAModel(self.model.parameters(), decay=config.ema_decay)
+        self.ema.to(self.device)
+        self.scheduler = training_scheduler()
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=0.0)
+        self.channel = build_channel(config.channel, self.device)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.ratios = torch.tensor(ratios, device=self.device)
+        self.step = 0
+        self.wall_time = 0.0
+
+    # -- data --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def receive(self, images: torch.Tensor, snr: torch.Tensor, ratio: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Frozen DeepJSCC over the channel -> received latent, reliability, sent mask (each
+        ``[B, C_max, H/4, W/4]``) and the DeepJSCC estimate ``[B, 3, H, W]``."""
+        size = tuple(images.shape[-2:])
+        received = self.channel(self.deepjscc.encode(images, snr, ratio), snr)
+        latent, reliability, mask = self.deepjscc.receiver_input(received.y, received.noise_var, ratio, size)
+        estimate = self.deepjscc.decode(received.y, received.noise_var, snr, ratio, size)
+        return latent, reliability, mask, estimate
+
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        n, b, g = len(self.train_images), self.config.batch_size, self.generator
+        images = self.train_images[torch.randint(n, (b,), generator=g)]
+        flip = torch.rand(b, generator=g) < 0.5
+        images = torch.where(flip[:, None, None, None], images.flip(-1), images).to(self.device)
+        low, high = self.config.snr_db
+        snr = (low + (high - low) * torch.rand(b, generator=g)).to(self.device)
+        ratio = self.ratios[torch.randint(len(self.ratios), (b,), generator=g).to(self.device)]
+        return images, snr, ratio
+
+    def _condition(self, images: torch.Tensor, snr: torch.Tensor, ratio: torch.Tensor) -> tuple[Conditioning, torch.Tensor]:
+        latent, reliability, mask, estimate = self.receive(images, snr, ratio)
+        return self.model.condition(latent, reliability, mask, snr, ratio, estimate), estimate
+
+    # -- one step ----------------------------------------------------------------------------
+    def train_step(self) -> float:
+        config, g = self.config, self.generator
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(self.step, config.lr, config.lr_min, config.warmup_steps, config.steps)
+        images, snr, ratio = self._batch()
+        cond, _ = self._condition(images, snr, ratio)
+        clean = images * 2 - 1
+        noise = torch.randn(clean.shape, generator=g).to(self.device)
+        t = torch.randint(self.scheduler.config.num_train_timesteps, (len(images),), generator=g).to(self.device)
+        noisy = self.scheduler.add_noise(clean, noise, t)
+        target = self.scheduler.get_velocity(clean, noise, t)
+        loss = (self.model(noisy, t, cond) - target).pow(2).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.ema.step(self.model.parameters())
+        self.step += 1
+        return loss.item()
+
+    @torch.no_grad()
+    def evaluate(self) -> list[dict[str, float]]:
+        """PSNR and LPIPS of EMA samples (``eval_sampler``, ``eval_steps``, from noise) and of the
+        DeepJSCC estimate at each evaluation (SNR, ratio), on the same noise draws."""
+        self.ema.store(self.model.parameters())
+        self.ema.copy_to(self.model.parameters())
+        self.model.eval()
+        pipeline = DiffusionReceiverPipeline(self.model, sampling_scheduler(self.config.eval_sampler, self.scheduler.config))
+        rows = []
+        for ratio in self.config.eval_ratios:
+            for snr_db in self.config.eval_snr_db:
+                sample_gen = torch.Generator().manual_seed(1)
+                sionna_state = sionna_config.torch_rng(self.device).get_state()
+                sionna_config.torch_rng(self.device).manual_seed(1)
+                values: dict[str, list[torch.Tensor]] = {k: [] for k in ("psnr", "lpips", "deepjscc_psnr", "deepjscc_lpips")}
+                for batch in self.eval_images.split(128):
+                    snr = torch.full((len(batch),), snr_db, device=self.device)
+                    r = torch.full((len(batch),), ratio, device=self.device)
+                    cond, estimate = self._condition(batch, snr, r)
+                    x = pipeline(cond, self.config.eval_steps, generator=sample_gen)
+                    values["psnr"].append(psnr(x, batch))
+                    values["lpips"].append(lpips(x, batch))
+                    values["deepjscc_psnr"].append(psnr(estimate.clamp(0, 1), batch))
+                    values["deepjscc_lpips"].append(lpips(estimate.clamp(0, 1), batch))
+                sionna_config.torch_rng(self.device).set_state(sionna_state)
+                rows.append({"step": self.step, "ratio": ratio, "snr_db": snr_db,
+                             **{k: torch.cat(v).mean().item() for k, v in values.items()}})
+        self.ema.restore(self.model.parameters())
+        self.model.train()
+        return rows
+
+    # -- persistence -------------------------------------------------------------------------
+    def metadata(self) -> dict[str, str]:
+        return {
+            "kind": "diffusion-receiver", "step": str(self.step),
+            "denoiser": self.config.model.model_dump_json(),
+            "scheduler": json.dumps(dict(self.scheduler.config)),
+            "deepjscc_checkpoint": self.config.deepjscc_checkpoint,
+            "deepjscc_sha256": checkpoint_sha256(self.config.deepjscc_checkpoint),
+            "image_size": str(self.config.model.image_size),
+        }
+
+    def save(self) -> None:
+        self.ema.store(self.model.parameters())
+        self.ema.copy_to(self.model.parameters())
+        weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        self.ema.restore(self.model.parameters())
+        atomic_write(self.out / "last.safetensors", lambda tmp: save_file(weights, str(tmp), metadata=self.metadata()))
+        state = {
+            "step": self.step, "wall_time": self.wall_time, "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(), "torch": torch.get_rng_state(),
+            "sionna": sionna_config.torch_rng(self.device).get_state(),
+        }
+        atomic_write(self.out / "state.pt", lambda tmp: torch.save(state, tmp))
+
+    def resume(self) -> None:
+        if not (self.out / "state.pt").is_file():
+            raise LinksimError(f"{self.out}: nothing to resume (no state.pt); start without --resume")
+        state = torch.load(self.out / "state.pt", map_location="cpu", weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.ema.to(self.device)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch"])
+        sionna_config.torch_rng(self.device).set_state(state["sionna"])
+        self.step, self.wall_time = state["step"], state["wall_time"]
+
+
+def train_diffusion(config: DiffusionTrainConfig, resume: bool = False, progress: bool = True) -> Path:
+    """Run (or resume) training; returns the output folder."""
+    trainer = DiffusionTrainer(config)
+    trainer.out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        trainer.resume()
+    else:
+        for name in ("loss.csv", "eval.csv"):
+            (trainer.out / name).unlink(missing_ok=True)
+    write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), trainer.out / "config.yaml")
+    losses: list[float] = []
+    started = time.time() - trainer.wall_time
+    with tqdm(total=config.steps, initial=trainer.step, desc=config.name, unit="step", disable=not progress) as bar:
+        while trainer.step < config.steps:
+            losses.append(trainer.train_step())
+            bar.update(1)
+            if trainer.step % config.log_every == 0:
+                loss = sum(losses) / len(losses)
+                lr = lr_at(trainer.step, config.lr, config.lr_min, config.warmup_steps, config.steps)
+                append_csv(trainer.out / "loss.csv", [{"step": trainer.step, "loss": loss, "lr": lr,
+                                                        "wall_time_s": round(time.time() - started, 1)}])
+                bar.set_postfix_str(f"loss {loss:.4f}")
+                losses.clear()
+            if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
+                trainer.wall_time = time.time() - started
+                trainer.save()  # before evaluating, so an interrupted evaluation loses no training
+                append_csv(trainer.out / "eval.csv", trainer.evaluate())
+    return trainer.out

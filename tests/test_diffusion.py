@@ -1,0 +1,157 @@
+"""The diffusion receiver: denoiser, sampling pipeline, training, scheme and its one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from linksim.cli import main
+from linksim.errors import LinksimError
+from linksim.models.diffusion import ConditionalDenoiser, Conditioning, DenoiserConfig
+from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler, training_scheduler
+from linksim.schemes import DiffusionConfig, DiffusionScheme, LinkState
+from linksim.training.diffusion import DiffusionTrainConfig, train_diffusion
+
+from conftest import small_scenario
+
+TINY = {"block_out_channels": [16, 32], "cond_channels": 8, "cond_hidden": 16, "norm_num_groups": 8}
+
+
+def tiny_train_config(out, steps: int = 4, **overrides) -> DiffusionTrainConfig:
+    data = {
+        "name": "tiny-diffusion",
+        "train_data": {"name": "skimage-samples", "image_size": 32, "num_images": 32},
+        "eval_data": {"name": "skimage-samples", "image_size": 32, "num_images": 4, "subset_seed": 5},
+        "model": TINY, "steps": steps, "batch_size": 4, "warmup_steps": 1, "checkpoint_every": 2,
+        "log_every": 1, "eval_steps": 2, "out": str(out), "device": "cpu", **overrides,
+    }
+    return DiffusionTrainConfig.model_validate(data)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("diffusion-run")
+    train_diffusion(tiny_train_config(out), progress=False)
+    return out / "last.safetensors"
+
+
+def test_patches_are_an_exact_rearrangement_and_shapes_hold():
+    torch.manual_seed(0)
+    model = ConditionalDenoiser(DenoiserConfig(**TINY))
+    x = torch.rand(3, 3, 32, 32)
+    assert torch.equal(model.from_patches(model.to_patches(x)), x)
+    latent = torch.randn(3, 32, 8, 8)
+    cond = model.condition(latent, latent.abs(), torch.ones_like(latent), torch.zeros(3), torch.full((3,), 1 / 6), x)
+    assert cond.features.shape == (3, 8 + 12, 16, 16)
+    assert model(x * 2 - 1, torch.tensor([0, 500, 999]), cond).shape == (3, 3, 32, 32)
+    with pytest.raises(ValueError, match="patch"):
+        DenoiserConfig(patch=3)
+
+
+class _KnowsTheImage(torch.nn.Module):
+    """A 'denoiser' that knows the clean image and returns the exact v target for any x_t."""
+
+    def __init__(self, clean: torch.Tensor, scheduler) -> None:
+        super().__init__()
+        self.clean, self.alphas = clean, scheduler.alphas_cumprod
+        self.config = DenoiserConfig(image_size=clean.shape[-1])
+
+    def forward(self, x_t, t, cond):
+        a = self.alphas[t].sqrt()[:, None, None, None]
+        s = (1 - self.alphas[t]).sqrt()[:, None, None, None]
+        noise = (x_t - a * self.clean) / s
+        return a * noise - s * self.clean
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "dpm-solver"])
+@pytest.mark.parametrize("strength", [1.0, 0.4])
+def test_pipeline_with_a_perfect_denoiser_returns_the_image(sampler, strength):
+    """The scheduler wiring (timesteps, SDEdit start, v-prediction) is exact: a denoiser that
+    predicts the true v makes every sampler land on the clean image, for any step count."""
+    torch.manual_seed(1)
+    clean = torch.rand(2, 3, 8, 8)
+    train = training_scheduler()
+    denoiser = _KnowsTheImage(clean * 2 - 1, train)
+    cond = Conditioning(torch.zeros(2, 1, 4, 4), torch.zeros(2, 4))
+    for steps in (1, 3, 7):
+        pipeline = DiffusionReceiverPipeline(denoiser, sampling_scheduler(sampler, train.config))
+        out = pipeline(cond, steps, strength, estimate=torch.rand(2, 3, 8, 8), generator=torch.Generator().manual_seed(0))
+        assert torch.allclose(out, clean, atol=2e-3), (steps, (out - clean).abs().max())
+
+
+def test_pipeline_is_deterministic_for_a_generator_and_checks_its_arguments():
+    torch.manual_seed(2)
+    model = ConditionalDenoiser(DenoiserConfig(**TINY)).eval()
+    latent = torch.randn(2, 32, 8, 8)
+    estimate = torch.rand(2, 3, 32, 32)
+    cond = model.condition(latent, latent.abs(), torch.ones_like(latent), torch.zeros(2), torch.full((2,), 1 / 6), estimate)
+    pipeline = DiffusionReceiverPipeline(model, sampling_scheduler("ddim", training_scheduler().config))
+    first = pipeline(cond, 3, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(first, pipeline(cond, 3, generator=torch.Generator().manual_seed(5)))
+    assert not torch.equal(first, pipeline(cond, 3, generator=torch.Generator().manual_seed(6)))
+    with pytest.raises(ValueError, match="steps"):
+        pipeline(cond, 0)
+    with pytest.raises(ValueError, match="estimate"):
+        pipeline(cond, 2, strength=0.5)
+
+
+def test_training_resumes_exactly(tmp_path):
+    straight = train_diffusion(tiny_train_config(tmp_path / "a", steps=4), progress=False)
+    train_diffusion(tiny_train_config(tmp_path / "b", steps=2), progress=False)
+    resumed = train_diffusion(tiny_train_config(tmp_path / "b", steps=4), resume=True, progress=False)
+    a, b = load_file(str(straight / "last.safetensors")), load_file(str(resumed / "last.safetensors"))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    header = (straight / "eval.csv").read_text().splitlines()[0]
+    assert header == "step,ratio,snr_db,psnr,lpips,deepjscc_psnr,deepjscc_lpips"
+
+
+def test_scheme_refuses_a_deepjscc_it_was_not_trained_on(tiny_checkpoint):
+    with pytest.raises(LinksimError, match="trained on DeepJSCC 'cifar10-deepjscc-v1'.*deepjscc_checkpoint: cifar10-deepjscc-v1"):
+        DiffusionScheme(DiffusionConfig(checkpoint=str(tiny_checkpoint), deepjscc_checkpoint="cifar10-deepjscc-v2"))
+    with pytest.raises(LinksimError, match="not a diffusion receiver checkpoint"):
+        DiffusionScheme(DiffusionConfig(checkpoint="cifar10-deepjscc-v1"))
+
+
+def test_scheme_samples_reproducibly_over_any_channel(tiny_checkpoint):
+    scheme = DiffusionScheme(DiffusionConfig(checkpoint=str(tiny_checkpoint), steps=2, strength=0.5))
+    images = torch.rand(3, 3, 32, 32)
+    state = LinkState(snr_db=torch.full((3,), 5.0), bandwidth_ratio=1 / 6)
+    tx = scheme.transmit(images, state)
+    assert tx.symbols.shape == (3, 512)
+    noise_var = torch.full(tx.symbols.shape, 0.3)
+    outputs = []
+    for _ in range(2):
+        torch.manual_seed(9)
+        outputs.append(scheme.receive(tx.symbols, noise_var, tx, state))
+    assert outputs[0].shape == images.shape and torch.equal(outputs[0], outputs[1])
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"steps": 0}, "steps"),
+    ({"sampler": "euler"}, "sampler"),
+    ({"strength": 1.5}, "strength"),
+])
+def test_bad_sampler_options_are_one_line_exit_2(tmp_path, write_scenario, capsys, entry, message):
+    data = small_scenario(tmp_path, schemes=[{"name": "d", "type": "diffusion", **entry}])
+    assert main(["validate", str(write_scenario(data))]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_mismatched_pair_is_exit_2_in_a_run(tmp_path, write_scenario, capsys, tiny_checkpoint):
+    data = small_scenario(tmp_path, schemes=[{"name": "d", "type": "diffusion", "checkpoint": str(tiny_checkpoint),
+                                              "deepjscc_checkpoint": "cifar10-deepjscc-v2"}])
+    assert main(["run", str(write_scenario(data)), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cifar10-deepjscc-v1" in err
+
+
+def test_train_diffusion_cli_rejects_bad_config(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"train_data": {"name": "skimage-samples"}, "eval_data": {"name": "skimage-samples"},
+                                    "model": {"patch": 3}}))
+    assert main(["train", "diffusion", "--config", str(path)]) == 2
+    assert "patch" in capsys.readouterr().err
