@@ -1,0 +1,1 @@
+"""Pipelines wire models and schedulers into a sampler; they own no maths of their own."""
