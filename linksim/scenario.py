@@ -123,11 +123,26 @@ class MonteCarloConfig(StrictModel):
     batch_size: int = Field(64, ge=1)
 
 
+class ExamplesConfig(StrictModel):
+    """``output.examples``: a picture of originals and every scheme's reconstructions at a few
+    SNRs (``examples.png``), drawn after the sweep."""
+
+    num_images: int = Field(6, ge=1, le=32)
+    snr_db: list[float] | None = None  # default: the lowest, a middle and the highest SNR of the sweep
+    bandwidth_ratio: float | None = None  # default: the largest ratio of the sweep
+
+    @field_validator("bandwidth_ratio", mode="before")
+    @classmethod
+    def _ratio(cls, value: Any) -> Any:
+        return None if value is None else parse_ratio(value)
+
+
 class OutputConfig(StrictModel):
-    """Where results go and which ``<metric>_vs_snr`` plots to draw."""
+    """Where results go, which ``<metric>_vs_snr`` plots to draw and whether to draw examples."""
 
     dir: str | None = None
     plots: list[str] | None = None
+    examples: ExamplesConfig | None = None
 
 
 class Scenario(StrictModel):

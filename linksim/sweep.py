@@ -6,6 +6,7 @@ Output folder layout::
     rows.csv                 all rows, one per image x trial x point
     summary.csv              mean, std, 95% CI and count per point, scheme and metric
     <metric>_vs_snr.png      the plots the scenario asks for
+    examples.png             originals and reconstructions (if output.examples is set)
     scenario.yaml            the validated scenario as run (CLI overrides applied)
     manifest.json            versions, git commit, seed, device, timing
 
@@ -34,15 +35,16 @@ import yaml
 from tqdm.auto import tqdm
 
 from linksim import __version__
-from linksim.channels import Channel, build_channel
+from linksim.channels import Channel, ChannelOutput, build_channel
 from linksim.data import ImageSet, load_dataset
+from linksim.gallery import render_examples
 from linksim.metrics import compute_metrics
 from linksim.plots import plot_all
 from linksim.randomness import resolve_device, seed_everything
 from linksim.results import read_rows, summarize, write_csv, write_json, write_text
 from linksim.roi import build_masks
 from linksim.scenario import Scenario, SweepPoint
-from linksim.schemes import LinkState, Scheme, build_scheme, channel_uses
+from linksim.schemes import LinkState, Scheme, Transmission, build_scheme, channel_uses
 
 ProgressCallback = Callable[[int], None]
 
@@ -125,6 +127,19 @@ class PointEvaluator:
         rows["hindsight_choice"] = getattr(candidates[best], "label", str(best))
         return rows
 
+    def link(
+        self, scheme: Scheme, point: SweepPoint, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, Transmission, ChannelOutput]:
+        """Images ``x`` ``[B, 3, H, W]`` through ``scheme`` and the point's channel -> the
+        reconstruction ``[B, 3, H, W]`` clipped to [0, 1], the transmission and the channel output."""
+        state = LinkState(
+            snr_db=torch.full((len(x),), point.snr_db, device=self.device),
+            bandwidth_ratio=point.bandwidth_ratio, roi_weight=point.roi_weight, roi_mask=mask,
+        )
+        tx = scheme.transmit(x, state)
+        received = self.channels[point.channel](tx.symbols, state.snr_db)
+        return scheme.receive(received.y, received.noise_var, tx, state).clamp(0.0, 1.0), tx, received
+
     def _evaluate(self, task: PointTask, scheme: Scheme, progress: ProgressCallback) -> pd.DataFrame:
         point, scenario = task.point, self.scenario
         seed_everything(task.seed)
@@ -137,13 +152,7 @@ class PointEvaluator:
             trial, index = flat // n_images, flat % n_images
             x = self.pixels[index.to(self.device)]
             mask = None if self.roi_masks is None else self.roi_masks[index.to(self.device)]
-            state = LinkState(
-                snr_db=torch.full((len(flat),), point.snr_db, device=self.device),
-                bandwidth_ratio=point.bandwidth_ratio, roi_weight=point.roi_weight, roi_mask=mask,
-            )
-            tx = scheme.transmit(x, state)
-            received = self.channels[point.channel](tx.symbols, state.snr_db)
-            x_hat = scheme.receive(received.y, received.noise_var, tx, state).clamp(0.0, 1.0)
+            x_hat, tx, received = self.link(scheme, point, x, mask)
             values = compute_metrics(scenario.metrics, x_hat, x, roi_mask=mask)
             frame = {
                 "trial": trial.numpy(),
@@ -209,6 +218,7 @@ def run_sweep(
     pending = [t for t in tasks if not t.path.exists()]
     device = resolve_device(scenario.device)
 
+    evaluator: PointEvaluator | None = None
     if pending:
         evaluator = PointEvaluator(scenario, device)
         total = sum(evaluator.work(t.point) for t in pending)
@@ -225,6 +235,8 @@ def run_sweep(
     write_csv(rows, out / "rows.csv")
     write_csv(summary, out / "summary.csv")
     plots = plot_all(summary, scenario.plots, out, title=_plot_title(scenario))
+    if scenario.output.examples is not None:
+        plots.append(render_examples(scenario, evaluator or PointEvaluator(scenario, device), out / "examples.png"))
     write_json(
         _manifest(scenario, device, started, computed=len(pending), reused=len(tasks) - len(pending)),
         out / "manifest.json",
@@ -250,7 +262,7 @@ def _plot_title(scenario: Scenario) -> str:
 
 def _clear_outputs(out: Path, plots: list[str]) -> None:
     shutil.rmtree(out / "points", ignore_errors=True)
-    for name in ["rows.csv", "summary.csv", "manifest.json", *(f"{p}.png" for p in plots)]:
+    for name in ["rows.csv", "summary.csv", "manifest.json", "examples.png", *(f"{p}.png" for p in plots)]:
         (out / name).unlink(missing_ok=True)
 
 
