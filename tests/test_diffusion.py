@@ -65,9 +65,9 @@ class _KnowsTheImage(torch.nn.Module):
         return a * noise - s * self.clean
 
 
-@pytest.mark.parametrize("sampler", ["ddim", "dpm-solver"])
+@pytest.mark.parametrize("sampler, eta", [("ddim", 0.0), ("ddim", 1.0), ("dpm-solver", 0.0)])
 @pytest.mark.parametrize("strength", [1.0, 0.4])
-def test_pipeline_with_a_perfect_denoiser_returns_the_image(sampler, strength):
+def test_pipeline_with_a_perfect_denoiser_returns_the_image(sampler, eta, strength):
     """The scheduler wiring (timesteps, SDEdit start, v-prediction) is exact: a denoiser that
     predicts the true v makes every sampler land on the clean image, for any step count."""
     torch.manual_seed(1)
@@ -77,7 +77,8 @@ def test_pipeline_with_a_perfect_denoiser_returns_the_image(sampler, strength):
     cond = Conditioning(torch.zeros(2, 1, 4, 4), torch.zeros(2, 4))
     for steps in (1, 3, 7):
         pipeline = DiffusionReceiverPipeline(denoiser, sampling_scheduler(sampler, train.config))
-        out = pipeline(cond, steps, strength, estimate=torch.rand(2, 3, 8, 8), generator=torch.Generator().manual_seed(0))
+        out = pipeline(cond, steps, strength, estimate=torch.rand(2, 3, 8, 8), generator=torch.Generator().manual_seed(0),
+                       eta=eta)
         assert torch.allclose(out, clean, atol=2e-3), (steps, (out - clean).abs().max())
 
 
@@ -95,6 +96,9 @@ def test_pipeline_is_deterministic_for_a_generator_and_checks_its_arguments():
         pipeline(cond, 0)
     with pytest.raises(ValueError, match="estimate"):
         pipeline(cond, 2, strength=0.5)
+    stochastic = pipeline(cond, 3, generator=torch.Generator().manual_seed(5), eta=1.0)
+    assert torch.equal(stochastic, pipeline(cond, 3, generator=torch.Generator().manual_seed(5), eta=1.0))
+    assert not torch.equal(stochastic, first)
 
 
 def test_training_resumes_exactly(tmp_path):
@@ -133,6 +137,7 @@ def test_scheme_samples_reproducibly_over_any_channel(tiny_checkpoint):
     ({"steps": 0}, "steps"),
     ({"sampler": "euler"}, "sampler"),
     ({"strength": 1.5}, "strength"),
+    ({"sampler": "dpm-solver", "eta": 1.0}, "eta"),
 ])
 def test_bad_sampler_options_are_one_line_exit_2(tmp_path, write_scenario, capsys, entry, message):
     data = small_scenario(tmp_path, schemes=[{"name": "d", "type": "diffusion", **entry}])

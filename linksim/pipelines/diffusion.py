@@ -5,7 +5,8 @@ owns no maths of its own (as in diffusers): the scheduler turns model outputs in
 sample. ``steps`` counts denoiser evaluations. With ``strength < 1`` sampling starts SDEdit-style
 from the DeepJSCC estimate noised to the timestep at fraction ``strength`` of the schedule, and
 the ``steps`` evaluations cover only that last part (fewer steps for the same spacing).
-Deterministic for a generator: the starting noise is drawn from it and DDIM runs with eta = 0.
+Deterministic for a generator: the starting noise (and, with DDIM's ``eta > 0``, the noise of
+every step) is drawn from it.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class DiffusionReceiverPipeline:
         strength: float = 1.0,
         estimate: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        eta: float = 0.0,
     ) -> torch.Tensor:
         """Sample one image per conditioning row.
 
@@ -64,11 +66,18 @@ class DiffusionReceiverPipeline:
             strength: where sampling starts, as a fraction of the schedule (1: pure noise).
             estimate: the DeepJSCC estimate ``[B, 3, H, W]`` in [0, 1], needed when ``strength < 1``.
             generator: CPU generator for the starting noise (reproducible across devices).
+            eta: DDIM's stochasticity (0: deterministic DDIM, 1: DDPM-like ancestral steps), whose
+                fresh noise also comes from ``generator``; DDIM only.
         """
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         if not 0 < strength <= 1:
             raise ValueError(f"strength must be in (0, 1], got {strength}")
+        step_options = {}
+        if eta:
+            if not isinstance(self.scheduler, DDIMScheduler):
+                raise ValueError("eta > 0 applies to the ddim sampler only")
+            step_options = {"eta": eta, "generator": generator}
         size = self.denoiser.config.image_size
         batch = cond.features.shape[0]
         device = cond.features.device
@@ -87,5 +96,5 @@ class DiffusionReceiverPipeline:
         for t in timesteps:
             model_input = self.scheduler.scale_model_input(sample, t)
             output = self.denoiser(model_input, t.expand(batch), cond)
-            sample = self.scheduler.step(output, t, sample).prev_sample
+            sample = self.scheduler.step(output, t, sample, **step_options).prev_sample
         return ((sample + 1) / 2).clamp(0, 1)

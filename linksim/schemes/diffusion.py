@@ -5,8 +5,8 @@ The denoiser was trained on one DeepJSCC checkpoint's latents (its checkpoint me
 checkpoint and its SHA-256); pairing it with another DeepJSCC is refused. Sampling uses a
 diffusers scheduler (``sampler``: ``ddim`` or ``dpm-solver``) for ``steps`` denoiser evaluations;
 ``strength < 1`` starts from the DeepJSCC estimate noised to that fraction of the schedule
-(SDEdit), which keeps more of the estimate's content and needs fewer steps. Samples are
-deterministic for the point's seed.
+(SDEdit), which keeps more of the estimate's content and needs fewer steps; ``eta > 0`` makes DDIM
+stochastic (fresh noise at every step, as in DDPM). Samples are deterministic for the point's seed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 from typing import Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from linksim.errors import LinksimError
 from linksim.models.diffusion import ConditionalDenoiser, DenoiserConfig
@@ -26,7 +26,7 @@ from linksim.zoo import checkpoint_sha256, load_checkpoint
 
 
 class DiffusionConfig(SchemeConfig):
-    """``{type: diffusion, checkpoint: cifar10-diffusion-v1, sampler: ddim, steps: 10, strength: 1.0}``.
+    """``{type: diffusion, checkpoint: cifar10-diffusion-v1, sampler: ddim, steps: 10, strength: 1.0, eta: 0}``.
 
     ``deepjscc_checkpoint`` defaults to the DeepJSCC checkpoint the denoiser was trained on.
     """
@@ -37,6 +37,13 @@ class DiffusionConfig(SchemeConfig):
     sampler: Literal["ddim", "dpm-solver"] = "ddim"
     steps: int = Field(10, ge=1)
     strength: float = Field(1.0, gt=0, le=1)
+    eta: float = Field(0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _eta_needs_ddim(self) -> DiffusionConfig:
+        if self.eta > 0 and self.sampler != "ddim":
+            raise ValueError(f"eta applies to the ddim sampler only (sampler: {self.sampler})")
+        return self
 
 
 class DiffusionScheme(Scheme):
@@ -82,4 +89,4 @@ class DiffusionScheme(Scheme):
         cond = self.denoiser.condition(latent, reliability, mask, state.snr_db, ratio, estimate)
         # The starting noise comes from the point's seeded global RNG, so a run is reproducible.
         generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,)).item()))
-        return self.pipeline(cond, self.config.steps, self.config.strength, estimate, generator)
+        return self.pipeline(cond, self.config.steps, self.config.strength, estimate, generator, self.config.eta)
