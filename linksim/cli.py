@@ -178,7 +178,9 @@ def _cmd_calibrate_mcs(args: argparse.Namespace) -> int:
 
 def _options(config_class: type) -> str:
     fields = {k: v for k, v in config_class.model_fields.items() if k not in ("type", "name")}
-    return ", ".join(f"{k}={v.default!r}" for k, v in fields.items()) or "no options"
+    shown = [f"{k}=<required>" if v.is_required() else f"{k}={v.get_default(call_default_factory=True)!r}"
+             for k, v in fields.items()]
+    return ", ".join(shown) or "no options"
 
 
 def _print_configurable(title: str, registry: dict[str, type]) -> None:
