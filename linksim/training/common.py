@@ -1,14 +1,21 @@
-"""Pieces every training run shares: the learning-rate schedule, datasets, the CSV logs."""
+"""Pieces every training run shares: the loop, the learning-rate schedule, datasets, logs, RNG state."""
 
 from __future__ import annotations
 
 import csv
 import math
+import time
 from pathlib import Path
+from typing import Any, Protocol
 
 import torch
+import yaml
+from sionna.phy import config as sionna_config
+from tqdm.auto import tqdm
 
 from linksim.data import load_dataset
+from linksim.randomness import resolve_device, seed_everything
+from linksim.results import write_text
 from linksim.scenario import DatasetConfig
 
 
@@ -35,3 +42,81 @@ def append_csv(path: Path, rows: list[dict[str, float]]) -> None:
             writer.writeheader()
         writer.writerows(rows)
         handle.flush()
+
+
+class Trainer(Protocol):
+    """What :func:`run_training` needs of a model's trainer."""
+
+    config: Any  # has name, steps, lr, lr_min, warmup_steps, log_every, checkpoint_every
+    out: Path
+    step: int
+    wall_time: float
+
+    def train_step(self) -> float: ...
+    def evaluate(self) -> list[dict[str, float]]: ...
+    def save(self) -> None: ...
+    def resume(self) -> None: ...
+    def loss_columns(self, mean_loss: float) -> tuple[dict[str, float], str]:
+        """``loss.csv`` columns for a mean training loss, and the progress bar's text."""
+        ...
+
+
+class TrainerBase:
+    """Common set-up of a trainer: config, device, thread count, output folder, seed, counters."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.out = Path(config.out)
+        seed_everything(config.seed)
+        self.step = 0
+        self.wall_time = 0.0
+
+
+def run_training(trainer: Trainer, resume: bool = False, progress: bool = True) -> Path:
+    """The training loop every model shares: progress bar, ``loss.csv`` every ``log_every``
+    steps, ``eval.csv`` rows and a checkpoint every ``checkpoint_every`` steps and at the end,
+    ``--resume`` from the last checkpoint. Returns the output folder."""
+    config = trainer.config
+    trainer.out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        trainer.resume()
+    else:
+        for name in ("loss.csv", "eval.csv"):
+            (trainer.out / name).unlink(missing_ok=True)
+    write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), trainer.out / "config.yaml")
+    losses: list[float] = []
+    started = time.time() - trainer.wall_time
+    with tqdm(total=config.steps, initial=trainer.step, desc=config.name, unit="step", disable=not progress) as bar:
+        while trainer.step < config.steps:
+            losses.append(trainer.train_step())
+            bar.update(1)
+            if trainer.step % config.log_every == 0:
+                columns, text = trainer.loss_columns(sum(losses) / len(losses))
+                lr = lr_at(trainer.step, config.lr, config.lr_min, config.warmup_steps, config.steps)
+                append_csv(trainer.out / "loss.csv", [{"step": trainer.step, **columns, "lr": lr,
+                                                        "wall_time_s": round(time.time() - started, 1)}])
+                bar.set_postfix_str(text)
+                losses.clear()
+            if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
+                trainer.wall_time = time.time() - started
+                # Evaluate first: evaluation draws channel noise, and the checkpoint's RNG state must
+                # be the one training continues from, so that a resumed run equals an uninterrupted one.
+                append_csv(trainer.out / "eval.csv", trainer.evaluate())
+                trainer.save()
+    return trainer.out
+
+
+def rng_state(generator: torch.Generator, device: str) -> dict[str, Any]:
+    """The random state a resumed run needs: the data generator, torch's and Sionna's."""
+    return {"generator": generator.get_state(), "torch": torch.get_rng_state(),
+            "sionna": sionna_config.torch_rng(device).get_state()}
+
+
+def restore_rng(state: dict[str, Any], generator: torch.Generator, device: str) -> None:
+    """Undo :func:`rng_state`."""
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch"])
+    sionna_config.torch_rng(device).set_state(state["sionna"])

@@ -21,25 +21,20 @@ and RNG state for ``--resume``) and ``config.yaml``. Deterministic for a seed.
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import yaml
 from pydantic import Field, field_validator
 from safetensors.torch import load_file, save_file
-from sionna.phy import config as sionna_config
-from tqdm.auto import tqdm
 
 from linksim.channels import CHANNELS, build_channel
 from linksim.errors import LinksimError, ScenarioError
 from linksim.metrics import psnr
 from linksim.models.deepjscc import DeepJSCC, latent_channels_for
-from linksim.randomness import resolve_device, seed_everything
 from linksim.roi import centre_masks
-from linksim.results import atomic_write, write_text
-from linksim.training.common import append_csv, load_images, lr_at
+from linksim.results import atomic_write
+from linksim.training.common import TrainerBase, load_images, lr_at, restore_rng, rng_state, run_training
 from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
 from linksim.schema import StrictModel, parse_ratio, ratio_label
 
@@ -111,16 +106,11 @@ def _lr_at(step: int, config: DeepJSCCTrainConfig) -> float:
     return lr_at(step, config.lr, config.lr_min, config.warmup_steps, config.steps)
 
 
-class DeepJSCCTrainer:
+class DeepJSCCTrainer(TrainerBase):
     """Owns the model, optimiser, data and channel of one training run."""
 
     def __init__(self, config: DeepJSCCTrainConfig) -> None:
-        self.config = config
-        self.device = resolve_device(config.device)
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        self.out = Path(config.out)
-        seed_everything(config.seed)
+        super().__init__(config)
         self.train_images = load_images(config.train_data)
         self.eval_images = load_images(config.eval_data).to(self.device)
         self.model = DeepJSCC(config.latent_channels, config.width, config.roi_input).to(self.device)
@@ -135,8 +125,6 @@ class DeepJSCCTrainer:
         self.channel = build_channel(config.channel, self.device)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.ratios = torch.tensor(config.ratios, device=self.device)
-        self.step = 0
-        self.wall_time = 0.0
 
     # -- one step ----------------------------------------------------------------------------
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -231,8 +219,7 @@ class DeepJSCCTrainer:
         atomic_write(self.out / "last.safetensors", lambda tmp: save_file(weights, str(tmp), metadata=metadata))
         state = {
             "step": self.step, "wall_time": self.wall_time, "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(), "torch": torch.get_rng_state(),
-            "sionna": sionna_config.torch_rng(self.device).get_state(),
+            **rng_state(self.generator, self.device),
         }
         atomic_write(self.out / "state.pt", lambda tmp: torch.save(state, tmp))
 
@@ -242,36 +229,14 @@ class DeepJSCCTrainer:
         self.model.load_state_dict(load_file(str(self.out / "last.safetensors"), device=str(self.device)))
         state = torch.load(self.out / "state.pt", map_location="cpu", weights_only=False)
         self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch"])
-        sionna_config.torch_rng(self.device).set_state(state["sionna"])
+        restore_rng(state, self.generator, self.device)
         self.step, self.wall_time = state["step"], state["wall_time"]
+
+    def loss_columns(self, mean_loss: float) -> tuple[dict[str, float], str]:
+        psnr_db = -10 * math.log10(mean_loss)
+        return {"mse": mean_loss, "psnr": psnr_db}, f"train PSNR {psnr_db:.2f} dB"
 
 
 def train_deepjscc(config: DeepJSCCTrainConfig, resume: bool = False, progress: bool = True) -> Path:
     """Run (or resume) training; returns the output folder."""
-    trainer = DeepJSCCTrainer(config)
-    trainer.out.mkdir(parents=True, exist_ok=True)
-    if resume:
-        trainer.resume()
-    else:
-        for name in ("loss.csv", "eval.csv"):
-            (trainer.out / name).unlink(missing_ok=True)
-    write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), trainer.out / "config.yaml")
-    losses: list[float] = []
-    started = time.time() - trainer.wall_time
-    with tqdm(total=config.steps, initial=trainer.step, desc=config.name, unit="step", disable=not progress) as bar:
-        while trainer.step < config.steps:
-            losses.append(trainer.train_step())
-            bar.update(1)
-            if trainer.step % config.log_every == 0:
-                mse = sum(losses) / len(losses)
-                append_csv(trainer.out / "loss.csv", [{"step": trainer.step, "mse": mse, "psnr": -10 * math.log10(mse),
-                                                        "lr": _lr_at(trainer.step, config), "wall_time_s": round(time.time() - started, 1)}])
-                bar.set_postfix_str(f"train PSNR {-10 * math.log10(mse):.2f} dB")
-                losses.clear()
-            if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
-                trainer.wall_time = time.time() - started
-                append_csv(trainer.out / "eval.csv", trainer.evaluate())
-                trainer.save()
-    return trainer.out
+    return run_training(DeepJSCCTrainer(config), resume, progress)

@@ -18,16 +18,13 @@ metadata), ``state.pt`` (raw weights, EMA, optimiser, RNG state for ``--resume``
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import torch
-import yaml
 from diffusers.training_utils import EMAModel
 from pydantic import Field, field_validator
 from safetensors.torch import save_file
 from sionna.phy import config as sionna_config
-from tqdm.auto import tqdm
 
 from linksim.channels import CHANNELS, build_channel
 from linksim.errors import LinksimError, ScenarioError
@@ -35,11 +32,10 @@ from linksim.metrics import lpips, psnr
 from linksim.models.deepjscc import load_deepjscc
 from linksim.models.diffusion import ConditionalDenoiser, Conditioning, DenoiserConfig
 from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler, training_scheduler
-from linksim.randomness import resolve_device, seed_everything
-from linksim.results import atomic_write, write_text
+from linksim.results import atomic_write
 from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
 from linksim.schema import StrictModel, parse_ratio
-from linksim.training.common import append_csv, load_images, lr_at
+from linksim.training.common import TrainerBase, load_images, lr_at, restore_rng, rng_state, run_training
 from linksim.zoo import checkpoint_sha256
 
 
@@ -83,16 +79,11 @@ def load_diffusion_train_config(path: str | Path) -> DiffusionTrainConfig:
     return validate_yaml_data(DiffusionTrainConfig, data, str(path), node, "training config")
 
 
-class DiffusionTrainer:
+class DiffusionTrainer(TrainerBase):
     """Owns the frozen DeepJSCC, the denoiser, its EMA, the optimiser, data and channel."""
 
     def __init__(self, config: DiffusionTrainConfig) -> None:
-        self.config = config
-        self.device = resolve_device(config.device)
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        self.out = Path(config.out)
-        seed_everything(config.seed)
+        super().__init__(config)
         loaded = load_deepjscc(config.deepjscc_checkpoint, self.device)
         self.deepjscc, supported = loaded.model.requires_grad_(False), loaded.ratios
         ratios = config.ratios or supported
@@ -111,8 +102,6 @@ class DiffusionTrainer:
         self.channel = build_channel(config.channel, self.device)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.ratios = torch.tensor(ratios, device=self.device)
-        self.step = 0
-        self.wall_time = 0.0
 
     # -- data --------------------------------------------------------------------------------
     @torch.no_grad()
@@ -211,8 +200,7 @@ class DiffusionTrainer:
         state = {
             "step": self.step, "wall_time": self.wall_time, "model": self.model.state_dict(),
             "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(), "torch": torch.get_rng_state(),
-            "sionna": sionna_config.torch_rng(self.device).get_state(),
+            **rng_state(self.generator, self.device),
         }
         atomic_write(self.out / "state.pt", lambda tmp: torch.save(state, tmp))
 
@@ -224,37 +212,13 @@ class DiffusionTrainer:
         self.ema.load_state_dict(state["ema"])
         self.ema.to(self.device)
         self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch"])
-        sionna_config.torch_rng(self.device).set_state(state["sionna"])
+        restore_rng(state, self.generator, self.device)
         self.step, self.wall_time = state["step"], state["wall_time"]
+
+    def loss_columns(self, mean_loss: float) -> tuple[dict[str, float], str]:
+        return {"loss": mean_loss}, f"loss {mean_loss:.4f}"
 
 
 def train_diffusion(config: DiffusionTrainConfig, resume: bool = False, progress: bool = True) -> Path:
     """Run (or resume) training; returns the output folder."""
-    trainer = DiffusionTrainer(config)
-    trainer.out.mkdir(parents=True, exist_ok=True)
-    if resume:
-        trainer.resume()
-    else:
-        for name in ("loss.csv", "eval.csv"):
-            (trainer.out / name).unlink(missing_ok=True)
-    write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), trainer.out / "config.yaml")
-    losses: list[float] = []
-    started = time.time() - trainer.wall_time
-    with tqdm(total=config.steps, initial=trainer.step, desc=config.name, unit="step", disable=not progress) as bar:
-        while trainer.step < config.steps:
-            losses.append(trainer.train_step())
-            bar.update(1)
-            if trainer.step % config.log_every == 0:
-                loss = sum(losses) / len(losses)
-                lr = lr_at(trainer.step, config.lr, config.lr_min, config.warmup_steps, config.steps)
-                append_csv(trainer.out / "loss.csv", [{"step": trainer.step, "loss": loss, "lr": lr,
-                                                        "wall_time_s": round(time.time() - started, 1)}])
-                bar.set_postfix_str(f"loss {loss:.4f}")
-                losses.clear()
-            if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
-                trainer.wall_time = time.time() - started
-                trainer.save()  # before evaluating, so an interrupted evaluation loses no training
-                append_csv(trainer.out / "eval.csv", trainer.evaluate())
-    return trainer.out
+    return run_training(DiffusionTrainer(config), resume, progress)
