@@ -1,4 +1,5 @@
-"""Figures: a metric against SNR, one panel per bandwidth ratio, one curve per scheme, 95% CIs."""
+"""Figures: a metric against SNR (one panel per bandwidth ratio, one curve per scheme, 95% CIs);
+for time-varying links also quality against the mean ratio used, and a per-frame time trace."""
 
 from __future__ import annotations
 
@@ -11,31 +12,41 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from linksim.metrics import METRICS  # noqa: E402
-from linksim.results import atomic_write  # noqa: E402
+from linksim.results import LINK_COLUMNS, atomic_write  # noqa: E402
 from linksim.schema import ratio_label  # noqa: E402
 
 
-def _curve_label(row: pd.Series, vary_roi: bool, vary_channel: bool) -> str:
-    label = str(row["scheme"])
-    if vary_roi:
-        label += f", ROI weight {row['roi_weight']:g}"
-    if vary_channel:
-        label += f" ({row['channel']})"
-    return label
+_LABELS = {
+    "roi_weight": lambda v: f", ROI weight {v:g}",
+    "channel": lambda v: f" ({v})",
+    "policy": lambda v: f", {v}",
+    "speed": lambda v: f", {v:g} m/s",
+    "delay_frames": lambda v: f", delay {int(v)}",
+}
+
+
+def _curve_label(row: pd.Series, varying: list[str]) -> str:
+    """The scheme, then each column of ``varying`` that the curves differ in."""
+    return str(row["scheme"]) + "".join(_LABELS[c](row[c]) for c in varying)
+
+
+def _panel_title(ratio: float) -> str:
+    # Ratio 0 marks a time-varying link's adaptive policies, which pick the ratio per frame.
+    return "ratio chosen per frame (rate policy)" if ratio == 0 else f"bandwidth ratio k/n = {ratio_label(ratio)}"
 
 
 def plot_metric_vs_snr(summary: pd.DataFrame, metric: str, path: Path, title: str = "") -> None:
     """Draw ``metric`` against SNR from a long-form summary (see :func:`results.summarize`).
 
-    One panel per bandwidth ratio, one curve per scheme (and ROI weight / channel when these
-    vary), the mean with markers and its 95% CI as a shaded band. Written atomically as PNG.
+    One panel per bandwidth ratio, one curve per scheme (and ROI weight, channel, rate policy,
+    speed, feedback delay when these vary), the mean with markers and its 95% CI as a shaded band. Written atomically as PNG.
     """
     data = summary[summary["metric"] == metric]
     if data.empty:
         raise ValueError(f"no '{metric}' values in the summary")
     ratios = sorted(data["bandwidth_ratio"].unique())
-    vary_roi = data["roi_weight"].nunique() > 1
-    vary_channel = data["channel"].nunique() > 1
+    curve_keys = ["scheme", "roi_weight", "channel", *(c for c in LINK_COLUMNS if c in data.columns)]
+    varying = [c for c in curve_keys[1:] if data[c].nunique() > 1]
     y_label = "decoded images (success rate)" if metric == "decoded" else METRICS[metric].label
     if metric != "decoded" and not METRICS[metric].higher_is_better:
         y_label += " (lower is better)"
@@ -44,17 +55,90 @@ def plot_metric_vs_snr(summary: pd.DataFrame, metric: str, path: Path, title: st
     )
     for ax, ratio in zip(axes[0], ratios):
         panel = data[data["bandwidth_ratio"] == ratio]
-        for _, curve in panel.groupby(["scheme", "roi_weight", "channel"], sort=False):
+        for _, curve in panel.groupby(curve_keys, sort=False):
             curve = curve.sort_values("snr_db")
-            label = _curve_label(curve.iloc[0], vary_roi, vary_channel)
+            label = _curve_label(curve.iloc[0], varying)
             (line,) = ax.plot(curve["snr_db"], curve["mean"], marker="o", ms=4, label=label)
             ax.fill_between(curve["snr_db"], curve["ci95_low"], curve["ci95_high"],
                             color=line.get_color(), alpha=0.2, linewidth=0)
-        ax.set_title(f"bandwidth ratio k/n = {ratio_label(ratio)}")
+        ax.set_title(_panel_title(ratio))
         ax.set_xlabel("SNR [dB]")
         ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel(y_label)
     axes[0][-1].legend(loc="best", fontsize="small")
+    _finish(fig, path, title)
+
+
+def plot_metric_vs_ratio(summary: pd.DataFrame, metric: str, path: Path, title: str = "") -> None:
+    """Time-varying links: mean ``metric`` against the mean bandwidth ratio actually used.
+
+    One panel per (nominal SNR, speed). Per scheme, the fixed-ratio points form a line (what
+    a non-adaptive link achieves at each ratio); every adaptive policy and feedback delay is one
+    marker at its mean ratio and mean quality, with 95% CIs of both. A policy that saves channel
+    uses lies left of the fixed line at equal quality.
+    """
+    data = summary.pivot_table(index=[c for c in summary.columns if c not in
+                                      ("metric", "mean", "std", "ci95_low", "ci95_high", "count")],
+                               columns="metric", values=["mean", "ci95_low", "ci95_high"]).reset_index()
+    if ("mean", metric) not in data.columns or ("mean", "ratio") not in data.columns:
+        raise ValueError(f"no '{metric}' and 'ratio' values in the summary (needs a link: block)")
+    panels = list(data.groupby(["snr_db", "speed"], sort=True))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels) + 0.6, 4.0), sharey=True, squeeze=False)
+    markers = "sD^vP*Xo"
+    for ax, ((snr, speed), panel) in zip(axes[0], panels):
+        colours: dict[str, str] = {}
+        for scheme, rows in panel.groupby("scheme", sort=False):
+            fixed = rows[rows["policy"] == "fixed"].sort_values(("mean", "ratio"))
+            for delay, line in fixed.groupby("delay_frames"):
+                if delay != fixed["delay_frames"].min():
+                    continue  # a fixed ratio ignores the feedback: one line per scheme
+                (handle,) = ax.plot(line[("mean", "ratio")], line[("mean", metric)], "-o", ms=3,
+                                    label=f"{scheme}, fixed ratios")
+                colours[str(scheme)] = handle.get_color()
+                ax.fill_between(line[("mean", "ratio")], line[("ci95_low", metric)], line[("ci95_high", metric)],
+                                color=handle.get_color(), alpha=0.15, linewidth=0)
+            adaptive = rows[rows["policy"] != "fixed"]
+            for i, ((policy, delay), point) in enumerate(adaptive.groupby(["policy", "delay_frames"], sort=False)):
+                x, y = point[("mean", "ratio")], point[("mean", metric)]
+                ax.errorbar(x, y, xerr=[x - point[("ci95_low", "ratio")], point[("ci95_high", "ratio")] - x],
+                            yerr=[y - point[("ci95_low", metric)], point[("ci95_high", metric)] - y],
+                            fmt=markers[i % len(markers)], ms=6, color=colours.get(str(scheme)), capsize=2,
+                            label=f"{scheme}, {policy}, delay {int(delay)}")
+        ax.set_title(f"nominal SNR {snr:g} dB, speed {speed:g} m/s")
+        ax.set_xlabel("mean bandwidth ratio used (channel uses / 3HW)")
+        ax.grid(True, alpha=0.3)
+    label = METRICS[metric].label + ("" if METRICS[metric].higher_is_better else " (lower is better)")
+    axes[0][0].set_ylabel(label)
+    axes[0][-1].legend(loc="best", fontsize="x-small")
+    _finish(fig, path, title)
+
+
+def plot_time_trace(rows: pd.DataFrame, metric: str, path: Path, title: str = "") -> None:
+    """Time-varying links: trial 0 of the first nominal SNR and speed, frame by frame: the true
+    and fed-back SNR, the chosen ratio and ``metric``, one line per scheme, policy and delay."""
+    first = rows[(rows["trial"] == 0) & (rows["snr_db"] == rows["snr_db"].min()) & (rows["speed"] == rows["speed"].min())]
+    first = first[(first["policy"] != "fixed") | (first["bandwidth_ratio"] == first["bandwidth_ratio"].max())]
+    fig, axes = plt.subplots(3, 1, figsize=(8.5, 7.5), sharex=True)
+    reference = first.sort_values("frame").drop_duplicates("frame")
+    axes[0].plot(reference["frame"], reference["true_snr_db"], "k-", lw=2, label="true SNR")
+    for (scheme, policy, delay), line in first.groupby(["scheme", "policy", "delay_frames"], sort=False):
+        line = line.sort_values("frame")
+        label = f"{scheme}, {policy}, delay {int(delay)}"
+        if scheme == first["scheme"].iloc[0]:
+            axes[0].step(line["frame"], line["fed_back_snr_db"], where="mid", lw=1, label=f"fed back: {policy}, delay {int(delay)}")
+        axes[1].step(line["frame"], line["ratio"], where="mid", label=label)
+        axes[2].plot(line["frame"], line[metric], marker=".", lw=1, label=label)
+    axes[0].set_ylabel("SNR [dB]")
+    axes[1].set_ylabel("bandwidth ratio")
+    axes[2].set_ylabel(METRICS[metric].label)
+    axes[2].set_xlabel("frame")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best", fontsize="x-small")
+    _finish(fig, path, title)
+
+
+def _finish(fig, path: Path, title: str) -> None:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -62,12 +146,20 @@ def plot_metric_vs_snr(summary: pd.DataFrame, metric: str, path: Path, title: st
     plt.close(fig)
 
 
-def plot_all(summary: pd.DataFrame, plots: list[str], out_dir: Path, title: str = "") -> list[Path]:
-    """Draw every ``<metric>_vs_snr`` plot named in ``plots`` into ``out_dir``; return the paths."""
+def plot_all(summary: pd.DataFrame, plots: list[str], out_dir: Path, title: str = "",
+             rows: pd.DataFrame | None = None) -> list[Path]:
+    """Draw every plot named in ``plots`` (``<metric>_vs_snr``; with a link ``<metric>_vs_ratio``
+    and ``<metric>_time_trace``, which needs ``rows``) into ``out_dir``; return the paths."""
     paths = []
     for name in plots:
-        metric = name.removesuffix("_vs_snr")
         path = out_dir / f"{name}.png"
-        plot_metric_vs_snr(summary, metric, path, title=title)
+        if name.endswith("_vs_ratio"):
+            plot_metric_vs_ratio(summary, name.removesuffix("_vs_ratio"), path, title=title)
+        elif name.endswith("_time_trace"):
+            if rows is None:
+                raise ValueError(f"{name} needs the result rows")
+            plot_time_trace(rows, name.removesuffix("_time_trace"), path, title=title)
+        else:
+            plot_metric_vs_snr(summary, name.removesuffix("_vs_snr"), path, title=title)
         paths.append(path)
     return paths

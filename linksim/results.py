@@ -19,6 +19,13 @@ from scipy import stats
 
 #: Columns that identify a sweep point (the grouping keys of the summary).
 POINT_COLUMNS = ["scheme", "channel", "snr_db", "bandwidth_ratio", "roi_weight"]
+#: Further point columns of a time-varying link (rate policy, speed, feedback delay).
+LINK_COLUMNS = ["policy", "speed", "delay_frames"]
+
+
+def point_columns(rows: pd.DataFrame) -> list[str]:
+    """The point columns present in ``rows``: :data:`POINT_COLUMNS`, plus the link's if any."""
+    return POINT_COLUMNS + [c for c in LINK_COLUMNS if c in rows.columns]
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -60,19 +67,20 @@ def summarize(rows: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     """Mean, std, 95% CI of the mean and count per sweep point, scheme and metric.
 
     Args:
-        rows: tidy rows with :data:`POINT_COLUMNS` and one column per metric.
+        rows: tidy rows with the :func:`point_columns` and one column per metric.
         metrics: metric columns to summarise.
 
     Returns:
-        Long-form frame: ``POINT_COLUMNS + [metric, mean, std, ci95_low, ci95_high, count]``.
+        Long-form frame: point columns ``+ [metric, mean, std, ci95_low, ci95_high, count]``.
     """
-    long = rows.melt(id_vars=POINT_COLUMNS, value_vars=list(metrics), var_name="metric")
+    keys = point_columns(rows)
+    long = rows.melt(id_vars=keys, value_vars=list(metrics), var_name="metric")
     long["value"] = long["value"].astype(float)  # flags such as ``decoded`` average to a rate
-    grouped = long.groupby(POINT_COLUMNS + ["metric"], sort=False)["value"]
+    grouped = long.groupby(keys + ["metric"], sort=False)["value"]
     summary = grouped.agg(mean="mean", std="std", count="count").reset_index()
     # Half-width of the Student-t 95% CI; undefined (NaN) for a single observation.
     dof = (summary["count"] - 1).where(summary["count"] > 1)
     half = stats.t.ppf(0.975, dof) * summary["std"] / summary["count"].pow(0.5)
     summary["ci95_low"] = summary["mean"] - half
     summary["ci95_high"] = summary["mean"] + half
-    return summary[POINT_COLUMNS + ["metric", "mean", "std", "ci95_low", "ci95_high", "count"]]
+    return summary[keys + ["metric", "mean", "std", "ci95_low", "ci95_high", "count"]]

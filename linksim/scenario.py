@@ -22,6 +22,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from linksim.channels import CHANNELS
 from linksim.data import available_datasets
 from linksim.errors import ScenarioError
+from linksim.link import FixedPolicyConfig, LinkConfig, RatePolicyConfig
 from linksim.metrics import available_metrics, region_metrics
 from linksim.roi import RoiConfig
 from linksim.schema import StrictModel, parse_ratio
@@ -79,6 +80,23 @@ class SweepConfig(StrictModel):
     snr_db: list[float]
     bandwidth_ratio: list[float]
     roi_weight: list[float] = Field(default_factory=lambda: [0.0])
+    # Axes of a time-varying link (need a link: block): terminal speed [m/s], feedback delay [frames].
+    speed: list[float] | None = None
+    delay_frames: list[int] | None = None
+
+    @field_validator("speed")
+    @classmethod
+    def _speeds(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and any(v < 0 for v in value):
+            raise ValueError(f"speeds must be >= 0 m/s, got {value}")
+        return value
+
+    @field_validator("delay_frames")
+    @classmethod
+    def _delays(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and any(v < 0 for v in value):
+            raise ValueError(f"feedback delays must be >= 0 frames, got {value}")
+        return value
 
     @field_validator("snr_db", mode="before")
     @classmethod
@@ -98,10 +116,12 @@ class SweepConfig(StrictModel):
         values = value if isinstance(value, list) else [value]
         return [parse_ratio(v) for v in values]
 
-    @field_validator("snr_db", "bandwidth_ratio", "roi_weight")
+    @field_validator("snr_db", "bandwidth_ratio", "roi_weight", "speed", "delay_frames")
     @classmethod
     def _non_empty_unique(cls, value: Any) -> Any:
         values = value
+        if values is None:
+            return value
         if not values:
             raise ValueError("needs at least one value")
         if len(set(values)) != len(values):
@@ -159,10 +179,12 @@ class Scenario(StrictModel):
     metrics: list[str] = Field(default_factory=lambda: ["psnr", "ms_ssim", "lpips"], min_length=1)
     output: OutputConfig = Field(default_factory=OutputConfig)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    link: LinkConfig | None = None
+    rate_policy: list[RatePolicyConfig] = Field(default_factory=lambda: [FixedPolicyConfig()], min_length=1)
 
-    @field_validator("channel", mode="before")
+    @field_validator("channel", "rate_policy", mode="before")
     @classmethod
-    def _one_or_more_channels(cls, value: Any) -> Any:
+    def _one_or_more(cls, value: Any) -> Any:
         return [value] if isinstance(value, dict) else value
 
     @field_validator("metrics")
@@ -175,7 +197,7 @@ class Scenario(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Scenario":
-        for what, entries in (("scheme", self.schemes), ("channel", self.channel)):
+        for what, entries in (("scheme", self.schemes), ("channel", self.channel), ("rate_policy", self.rate_policy)):
             labels = [entry.label for entry in entries]
             duplicates = sorted({x for x in labels if labels.count(x) > 1})
             if duplicates:
@@ -190,12 +212,28 @@ class Scenario(StrictModel):
             missing = [m for m in scheme.required_metrics() if m not in self.metrics]
             if missing:
                 raise ValueError(f"scheme '{scheme.label}' needs metrics {', '.join(missing)} in metrics:")
+        self._check_link()
         reported = [c for scheme in self.schemes for c in scheme.reported_columns]
         accepted = [f"{m}_vs_snr" for m in dict.fromkeys(self.metrics + reported)]
+        if self.link is not None:
+            accepted += [f"{m}_vs_ratio" for m in self.metrics] + [f"{m}_time_trace" for m in self.metrics]
         for plot in self.output.plots or []:
             if plot not in accepted:
                 raise ValueError(f"output.plots: unknown plot '{plot}' (accepted: {', '.join(accepted)})")
         return self
+
+    def _check_link(self) -> None:
+        if self.link is None:
+            adaptive = [p.label for p in self.rate_policy if not isinstance(p, FixedPolicyConfig)]
+            needs_link = (["sweep.speed"] if self.sweep.speed else []) + (["sweep.delay_frames"] if self.sweep.delay_frames else []) \
+                + [f"rate_policy '{label}'" for label in adaptive]
+            if needs_link:
+                raise ValueError(f"{needs_link[0]} needs a time-varying link: add a link: block (link: {{frames: N}})")
+            return
+        other = [c.type for c in self.channel if c.type != "awgn"]
+        if other:
+            raise ValueError(f"link: a time-varying link runs over channel type awgn (its per-frame fading "
+                             f"comes from link.speed); got {other[0]} (ofdm/rayleigh across frames are planned)")
 
     # -- derived -----------------------------------------------------------------------------
     @property
@@ -204,7 +242,11 @@ class Scenario(StrictModel):
 
     @property
     def plots(self) -> list[str]:
-        return self.output.plots if self.output.plots is not None else [f"{m}_vs_snr" for m in self.metrics]
+        if self.output.plots is not None:
+            return self.output.plots
+        if self.link is not None:
+            return [f"{m}_vs_ratio" for m in self.metrics] + [f"{self.metrics[0]}_time_trace"]
+        return [f"{m}_vs_snr" for m in self.metrics]
 
     def with_overrides(self, *, out: str | None = None, num_images: int | None = None) -> "Scenario":
         """A copy with CLI overrides applied (and validated)."""
@@ -216,21 +258,37 @@ class Scenario(StrictModel):
         return parse_scenario(data, source="command line overrides")
 
     def grid(self) -> list["SweepPoint"]:
-        """All points: schemes x channels x bandwidth ratio x ROI weight x SNR, in a stable order."""
-        axes = itertools.product(
-            self.schemes, self.channel, self.sweep.bandwidth_ratio, self.sweep.roi_weight, self.sweep.snr_db
-        )
-        return [
-            SweepPoint(scheme=s.label, channel=c.label, snr_db=float(snr),
-                       bandwidth_ratio=float(r), roi_weight=float(w))
-            for s, c, r, w, snr in axes
-        ]
+        """All points: schemes x channels x bandwidth ratio x ROI weight x SNR, in a stable order;
+        with a ``link:`` block also x rate policy x speed x feedback delay, where an adaptive
+        policy's points have ``bandwidth_ratio = 0`` (the policy picks the ratio per frame)."""
+        if self.link is None:
+            axes = itertools.product(
+                self.schemes, self.channel, self.sweep.bandwidth_ratio, self.sweep.roi_weight, self.sweep.snr_db
+            )
+            return [
+                SweepPoint(scheme=s.label, channel=c.label, snr_db=float(snr),
+                           bandwidth_ratio=float(r), roi_weight=float(w))
+                for s, c, r, w, snr in axes
+            ]
+        speeds = self.sweep.speed or [self.link.speed]
+        delays = self.sweep.delay_frames or [self.link.feedback.delay_frames]
+        points = []
+        for s, c, policy in itertools.product(self.schemes, self.channel, self.rate_policy):
+            ratios = self.sweep.bandwidth_ratio if isinstance(policy, FixedPolicyConfig) else [0.0]
+            for r, w, snr, speed, delay in itertools.product(ratios, self.sweep.roi_weight, self.sweep.snr_db, speeds, delays):
+                points.append(SweepPoint(scheme=s.label, channel=c.label, snr_db=float(snr), bandwidth_ratio=float(r),
+                                         roi_weight=float(w), policy=policy.label, speed=float(speed),
+                                         delay_frames=int(delay)))
+        return points
 
     def scheme_config(self, label: str) -> Any:
         return next(s for s in self.schemes if s.label == label)
 
     def channel_config(self, label: str) -> Any:
         return next(c for c in self.channel if c.label == label)
+
+    def policy_config(self, label: str) -> Any:
+        return next(p for p in self.rate_policy if p.label == label)
 
 
 @dataclass(frozen=True)
@@ -242,15 +300,29 @@ class SweepPoint:
     snr_db: float
     bandwidth_ratio: float
     roi_weight: float
+    # Coordinates of a time-varying link only (None otherwise, and then left out of keys and rows).
+    policy: str | None = None
+    speed: float | None = None
+    delay_frames: int | None = None
+
+    def coordinates(self) -> dict[str, Any]:
+        """The fields that are set, in order (the link's only for link points)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
     @property
     def key(self) -> str:
         """Canonical text of the coordinates (floats at 10 significant digits)."""
-        return "|".join(f"{k}={v:.10g}" if isinstance(v, float) else f"{k}={v}" for k, v in asdict(self).items())
+        return "|".join(f"{k}={v:.10g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.coordinates().items())
 
     def seed(self, scenario_seed: int) -> int:
         """Random seed of this point: a hash of the scenario seed and the coordinates only."""
         return _hash_int(f"{scenario_seed}#{self.key}")
+
+    def link_seed(self, scenario_seed: int) -> int:
+        """Seed of a time-varying link's channel evolution and the receiver's SNR estimates: it
+        depends on the channel, nominal SNR and speed only, so every scheme, rate policy and
+        feedback delay at those faces the same fades (paired comparisons)."""
+        return _hash_int(f"{scenario_seed}#link|channel={self.channel}|snr_db={self.snr_db:.10g}|speed={self.speed:.10g}")
 
     def cache_key(self, scenario: Scenario) -> str:
         """Hash of everything that determines this point's rows, naming its file on disk.
@@ -259,7 +331,7 @@ class SweepPoint:
         key, so a resumed run never reuses rows computed under different settings.
         """
         inputs = {
-            "point": asdict(self),
+            "point": self.coordinates(),
             "seed": scenario.seed,
             "dataset": scenario.dataset.model_dump(mode="json"),
             "roi": scenario.roi.model_dump(mode="json") if scenario.roi else None,
@@ -268,6 +340,9 @@ class SweepPoint:
             "monte_carlo": scenario.monte_carlo.model_dump(mode="json"),
             "metrics": scenario.metrics,
         }
+        if scenario.link is not None:
+            inputs["link"] = scenario.link.model_dump(mode="json")
+            inputs["rate_policy"] = scenario.policy_config(self.policy).model_dump(mode="json")
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 import torch
@@ -37,7 +37,10 @@ from tqdm.auto import tqdm
 from linksim import __version__
 from linksim.channels import Channel, ChannelOutput, build_channel
 from linksim.data import ImageSet, load_dataset
+from linksim.errors import ScenarioError
 from linksim.gallery import render_examples
+from linksim.link import FeedbackPath, RatePolicy, build_policy
+from linksim.link.schedule import estimate_snr, plan_frames, true_snr
 from linksim.metrics import compute_metrics
 from linksim.plots import plot_all
 from linksim.randomness import resolve_device, seed_everything
@@ -103,6 +106,8 @@ class PointEvaluator:
 
     @property
     def images_per_point(self) -> int:
+        if self.scenario.link is not None:
+            return self.scenario.link.frames * self.scenario.monte_carlo.trials
         return len(self.images) * self.scenario.monte_carlo.trials
 
     def work(self, point: SweepPoint) -> int:
@@ -127,24 +132,52 @@ class PointEvaluator:
         rows["hindsight_choice"] = getattr(candidates[best], "label", str(best))
         return rows
 
+    def point_state(self, point: SweepPoint, x: torch.Tensor, mask: torch.Tensor | None = None) -> LinkState:
+        """The link state of an ordinary (not time-varying) point for a batch ``x``."""
+        return LinkState(snr_db=torch.full((len(x),), point.snr_db, device=self.device),
+                         bandwidth_ratio=point.bandwidth_ratio, roi_weight=point.roi_weight, roi_mask=mask)
+
     def link(
-        self, scheme: Scheme, point: SweepPoint, x: torch.Tensor, mask: torch.Tensor | None = None
+        self, scheme: Scheme, channel: str, x: torch.Tensor, state: LinkState, snr_db: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, Transmission, ChannelOutput]:
-        """Images ``x`` ``[B, 3, H, W]`` through ``scheme`` and the point's channel -> the
-        reconstruction ``[B, 3, H, W]`` clipped to [0, 1], the transmission and the channel output."""
-        state = LinkState(
-            snr_db=torch.full((len(x),), point.snr_db, device=self.device),
-            bandwidth_ratio=point.bandwidth_ratio, roi_weight=point.roi_weight, roi_mask=mask,
-        )
+        """Images ``x`` ``[B, 3, H, W]`` through ``scheme`` and ``channel`` at ``snr_db`` ``[B]``
+        (default: ``state.snr_db``, the SNR the transmitter is told) -> the reconstruction
+        ``[B, 3, H, W]`` clipped to [0, 1], the transmission and the channel output."""
         tx = scheme.transmit(x, state)
-        received = self.channels[point.channel](tx.symbols, state.snr_db)
+        received = self.channels[channel](tx.symbols, state.snr_db if snr_db is None else snr_db)
         return scheme.receive(received.y, received.noise_var, tx, state).clamp(0.0, 1.0), tx, received
 
+    def _batch_rows(self, x: torch.Tensor, index: torch.Tensor, mask: torch.Tensor | None, x_hat: torch.Tensor,
+                    tx: Transmission, received: ChannelOutput, **columns: Any) -> pd.DataFrame:
+        """Result rows of one batch: ``columns`` first, then image, pilot and side-information
+        columns, the metrics, the scheme's columns and the receiver's SNR estimate."""
+        values = compute_metrics(self.scenario.metrics, x_hat, x, roi_mask=mask)
+        frame = {
+            **columns,
+            "image_index": index.numpy(),
+            "image_id": [self.images.ids[i] for i in index.tolist()],
+            "pilot_uses": received.pilot_uses,
+            "side_info_bits": tx.side_info_bits,
+            **{name: v.float().cpu().numpy() for name, v in values.items()},
+            **{name: torch.as_tensor(v).cpu().numpy() if not isinstance(v, list) else v for name, v in tx.columns.items()},
+        }
+        if received.snr_estimate_db is not None and "snr_estimate_db" not in frame:
+            frame["snr_estimate_db"] = received.snr_estimate_db.float().cpu().numpy()
+        return pd.DataFrame(frame)
+
+    def _coordinates(self, rows: pd.DataFrame, point: SweepPoint, **extra: Any) -> pd.DataFrame:
+        coordinates = {"scheme": point.scheme, "scheme_type": self.scenario.scheme_config(point.scheme).type,
+                       **{k: v for k, v in point.coordinates().items() if k != "scheme"}, **extra}
+        for position, (name, value) in enumerate(coordinates.items()):
+            rows.insert(position, name, value)
+        return rows
+
     def _evaluate(self, task: PointTask, scheme: Scheme, progress: ProgressCallback) -> pd.DataFrame:
+        if self.scenario.link is not None:
+            return self._evaluate_link(task, scheme, progress)
         point, scenario = task.point, self.scenario
         seed_everything(task.seed)
         n_images = len(self.images)
-        k = channel_uses(tuple(self.pixels.shape[1:]), point.bandwidth_ratio)
         frames = []
         for start in range(0, self.images_per_point, scenario.monte_carlo.batch_size):
             # Batches run over the flattened (trial, image) index, so small datasets still fill them.
@@ -152,30 +185,62 @@ class PointEvaluator:
             trial, index = flat // n_images, flat % n_images
             x = self.pixels[index.to(self.device)]
             mask = None if self.roi_masks is None else self.roi_masks[index.to(self.device)]
-            x_hat, tx, received = self.link(scheme, point, x, mask)
-            values = compute_metrics(scenario.metrics, x_hat, x, roi_mask=mask)
-            frame = {
-                "trial": trial.numpy(),
-                "image_index": index.numpy(),
-                "image_id": [self.images.ids[i] for i in index.tolist()],
-                "pilot_uses": received.pilot_uses,
-                "side_info_bits": tx.side_info_bits,
-                **{name: v.float().cpu().numpy() for name, v in values.items()},
-                **{name: torch.as_tensor(v).cpu().numpy() if not isinstance(v, list) else v for name, v in tx.columns.items()},
-            }
-            if received.snr_estimate_db is not None:
-                frame["snr_estimate_db"] = received.snr_estimate_db.float().cpu().numpy()
-            frames.append(pd.DataFrame(frame))
+            x_hat, tx, received = self.link(scheme, point.channel, x, self.point_state(point, x, mask))
+            frames.append(self._batch_rows(x, index, mask, x_hat, tx, received, trial=trial.numpy()))
             progress(len(flat))
         rows = pd.concat(frames, ignore_index=True)
-        coordinates = {
-            "scheme": point.scheme, "scheme_type": scenario.scheme_config(point.scheme).type,
-            "channel": point.channel, "snr_db": point.snr_db, "bandwidth_ratio": point.bandwidth_ratio,
-            "roi_weight": point.roi_weight, "channel_uses": k,
-        }
-        for position, (name, value) in enumerate(coordinates.items()):
-            rows.insert(position, name, value)
-        return rows
+        k = channel_uses(tuple(self.pixels.shape[1:]), point.bandwidth_ratio)
+        return self._coordinates(rows, point, channel_uses=k)
+
+    def _policy(self, point: SweepPoint, scheme: Scheme) -> RatePolicy:
+        config = self.scenario.policy_config(point.policy)
+        try:
+            return build_policy(config, bandwidth_ratio=point.bandwidth_ratio or None,
+                                supported_ratios=scheme.supported_ratios)
+        except ValueError as exc:
+            raise ScenarioError(f"rate_policy '{config.label}' with scheme '{point.scheme}': {exc}") from None
+
+    def _evaluate_link(self, task: PointTask, scheme: Scheme, progress: ProgressCallback) -> pd.DataFrame:
+        """Rows of a time-varying link point: trials x frames, one image per frame (image
+        ``(trial * frames + frame) mod N``), planned at once (:mod:`linksim.link.schedule`) and
+        sent in batches of frames that share the chosen ratio and ROI weight. The fades and SNR
+        estimates come from :meth:`SweepPoint.link_seed`, shared across schemes, policies and delays."""
+        point, scenario, link = task.point, self.scenario, self.scenario.link
+        assert link is not None and point.speed is not None and point.delay_frames is not None
+        policy = self._policy(point, scheme)
+        trials, n_frames = scenario.monte_carlo.trials, link.frames
+        seed_everything(point.link_seed(scenario.seed))  # the same fades for every scheme, policy, delay
+        true = true_snr(trials, n_frames, point.snr_db, point.speed, link.carrier_frequency, link.frame_duration,
+                        link.snr_trace, self.device)
+        estimate = estimate_snr(self.channels[point.channel], true)
+        seed_everything(task.seed)
+        feedback = FeedbackPath(point.delay_frames, link.feedback.quantisation_db, link.feedback.error_std_db,
+                                link.feedback.initial_snr_db)
+        plan = plan_frames(true, estimate, feedback, policy, point.snr_db)
+        flat = torch.arange(trials * n_frames)
+        choice = plan.choice.reshape(-1).cpu()
+        roi = (plan.roi_weight.reshape(-1).cpu() if plan.roi_weight is not None
+               else torch.full((len(flat),), point.roi_weight))
+        true_flat, estimate, known = (t.reshape(-1) for t in (plan.true_snr_db, plan.estimate_db, plan.known_db))
+        batches = []
+        for c, w in sorted({(int(c), float(w)) for c, w in zip(choice.tolist(), roi.tolist())}):
+            ratio = policy.ratios[c]
+            k = channel_uses(tuple(self.pixels.shape[1:]), ratio)
+            for members in flat[(choice == c) & (roi == w)].split(scenario.monte_carlo.batch_size):
+                index = members % len(self.images)
+                on_device = members.to(self.device)
+                x = self.pixels[index.to(self.device)]
+                mask = None if self.roi_masks is None else self.roi_masks[index.to(self.device)]
+                state = LinkState(snr_db=known[on_device], bandwidth_ratio=ratio, roi_weight=w, roi_mask=mask)
+                x_hat, tx, received = self.link(scheme, point.channel, x, state, true_flat[on_device])
+                batches.append(self._batch_rows(
+                    x, index, mask, x_hat, tx, received, trial=(members // n_frames).numpy(),
+                    frame=(members % n_frames).numpy(), true_snr_db=true_flat[on_device].cpu().numpy(),
+                    snr_estimate_db=estimate[on_device].cpu().numpy(), fed_back_snr_db=known[on_device].cpu().numpy(),
+                    ratio=ratio, frame_roi_weight=w, channel_uses=k))
+                progress(len(members))
+        rows = pd.concat(batches, ignore_index=True).sort_values(["trial", "frame"], ignore_index=True)
+        return self._coordinates(rows, point)
 
 
 @dataclass
@@ -231,10 +296,12 @@ def run_sweep(
     rows = pd.concat([read_rows(t.path) for t in tasks], ignore_index=True)
     # Scheme-reported columns are summarised like metrics (the mean of ``decoded`` is a success rate).
     reported = [c for s in scenario.schemes for c in s.reported_columns if c in rows]
+    if scenario.link is not None:  # per-frame choices: mean channel uses and ratio per point
+        reported += ["channel_uses", "ratio"]
     summary = summarize(rows, list(dict.fromkeys(scenario.metrics + reported)))
     write_csv(rows, out / "rows.csv")
     write_csv(summary, out / "summary.csv")
-    plots = plot_all(summary, scenario.plots, out, title=_plot_title(scenario))
+    plots = plot_all(summary, scenario.plots, out, title=_plot_title(scenario), rows=rows)
     if scenario.output.examples is not None:
         plots.append(render_examples(scenario, evaluator or PointEvaluator(scenario, device), out / "examples.png"))
     write_json(
@@ -250,7 +317,8 @@ def replot(out_dir: Path) -> list[Path]:
 
     scenario = load_scenario(out_dir / "scenario.yaml")
     summary = pd.read_csv(out_dir / "summary.csv", dtype={"scheme": str, "channel": str})
-    return plot_all(summary, scenario.plots, out_dir, title=_plot_title(scenario))
+    rows = read_rows(out_dir / "rows.csv") if any(p.endswith("_time_trace") for p in scenario.plots) else None
+    return plot_all(summary, scenario.plots, out_dir, title=_plot_title(scenario), rows=rows)
 
 
 def _plot_title(scenario: Scenario) -> str:

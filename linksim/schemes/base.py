@@ -93,6 +93,11 @@ class Scheme(nn.Module):
 
     hindsight_metric: ClassVar[str] = "psnr"
 
+    @property
+    def supported_ratios(self) -> list[float] | None:
+        """The bandwidth ratios the scheme can send (a checkpoint's set), or ``None`` for any."""
+        return None
+
     def transmit(self, images: torch.Tensor, state: LinkState) -> Transmission:  # pragma: no cover
         """Encode ``images`` ``[B, 3, H, W]`` in [0, 1] into ``channel_uses`` symbols each."""
         raise NotImplementedError

@@ -51,6 +51,10 @@ class DeepJSCCScheme(Scheme):
         loaded = load_deepjscc(self.config.checkpoint, device)
         self.model, self.image_size, self.ratios = loaded.model, loaded.image_size, loaded.ratios
 
+    @property
+    def supported_ratios(self) -> list[float]:
+        return self.ratios
+
     def _check(self, images: torch.Tensor, ratio: float) -> None:
         size = tuple(images.shape[-2:])
         if size != (self.image_size, self.image_size):

@@ -77,6 +77,10 @@ class DiffusionScheme(Scheme):
         scheduler = sampling_scheduler(config.sampler, json.loads(metadata["scheduler"]))
         self.pipeline = DiffusionReceiverPipeline(self.denoiser, scheduler)
 
+    @property
+    def supported_ratios(self) -> list[float]:
+        return self.deepjscc.ratios
+
     def transmit(self, images: torch.Tensor, state: LinkState) -> Transmission:
         return self.deepjscc.transmit(images, state)
 

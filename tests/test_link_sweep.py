@@ -1,0 +1,110 @@
+"""Time-varying links in a sweep: per-frame rows, feedback delay, rate policies, one-line errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from linksim.cli import main
+from linksim.link import ThresholdPolicy
+from linksim.link.schedule import true_snr
+from linksim.scenario import parse_scenario
+from linksim.sweep import run_sweep
+
+from conftest import small_scenario
+
+THRESHOLDS = [-100, 3, 8]
+RATIOS = ["1/12", "1/8", "1/6"]
+
+
+def link_scenario(out, **overrides) -> dict:
+    data = small_scenario(
+        out,
+        channel={"type": "awgn", "snr_pilots": 0},  # no estimator: the receiver knows the frame SNR exactly
+        schemes=[{"name": "deepjscc", "type": "deepjscc"}],
+        sweep={"snr_db": [5], "bandwidth_ratio": ["1/12", "1/6"], "speed": [30.0], "delay_frames": [0, 2]},
+        link={"frames": 12, "frame_duration": 0.01},
+        rate_policy=[{"type": "fixed"},
+                     {"name": "table", "type": "threshold", "thresholds_db": THRESHOLDS, "ratios": RATIOS}],
+        monte_carlo={"trials": 3, "batch_size": 16},
+        metrics=["psnr"],
+    )
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture(scope="module")
+def link_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("link")
+    return run_sweep(parse_scenario(link_scenario(out)), progress=False)
+
+
+def test_grid_has_fixed_ratios_and_one_adaptive_point_per_policy_speed_delay(link_run):
+    points = link_run.rows.groupby(["policy", "bandwidth_ratio", "delay_frames"]).size()
+    # fixed: 2 ratios x 2 delays; threshold: ratio 0 (chosen per frame) x 2 delays; 3 trials x 12 frames each
+    assert sorted(points.index.tolist()) == [("fixed", 1 / 12, 0), ("fixed", 1 / 12, 2), ("fixed", 1 / 6, 0),
+                                             ("fixed", 1 / 6, 2), ("table", 0.0, 0), ("table", 0.0, 2)]
+    assert (points == 36).all()
+
+
+def test_chosen_ratio_follows_the_table_at_the_fed_back_snr_of_frame_t_minus_d(link_run):
+    policy = ThresholdPolicy(THRESHOLDS, RATIOS)
+    rows = link_run.rows[link_run.rows["policy"] == "table"]
+    for delay, group in rows.groupby("delay_frames"):
+        group = group.sort_values(["trial", "frame"])
+        expected = policy.choose(torch.tensor(group["fed_back_snr_db"].to_numpy())).numpy()
+        assert (abs(group["ratio"].to_numpy() - expected) < 1e-12).all()
+        # perfect estimation: what is fed back at frame t is the true SNR of frame t - d
+        for _, trial in group.groupby("trial"):
+            true, fed = trial["true_snr_db"].to_numpy(), trial["fed_back_snr_db"].to_numpy()
+            assert fed[delay:] == pytest.approx(true[: len(true) - delay], abs=1e-4)
+            assert fed[:delay] == pytest.approx([5.0] * delay)  # before any report: the nominal SNR
+    zero_delay = rows[rows["delay_frames"] == 0]
+    expected = policy.choose(torch.tensor(zero_delay["true_snr_db"].to_numpy())).numpy()
+    assert (abs(zero_delay["ratio"].to_numpy() - expected) < 1e-12).all()
+    assert set(zero_delay["ratio"].round(6)) == {round(1 / 12, 6), 0.125, round(1 / 6, 6)}  # the table is exercised
+
+
+def test_rows_carry_channel_uses_of_the_chosen_ratio_and_the_summary_their_means(link_run):
+    rows = link_run.rows
+    assert ((rows["channel_uses"] - (rows["ratio"] * 3 * 32 * 32).round()).abs() < 1e-9).all()
+    fixed = rows[rows["policy"] == "fixed"]
+    assert (fixed["ratio"] == fixed["bandwidth_ratio"]).all()
+    summary = link_run.summary
+    assert {"policy", "speed", "delay_frames"} <= set(summary.columns)
+    uses = summary[(summary["metric"] == "channel_uses") & (summary["policy"] == "table") & (summary["delay_frames"] == 0)]
+    assert uses["mean"].item() == pytest.approx(rows[(rows["policy"] == "table") & (rows["delay_frames"] == 0)]["channel_uses"].mean())
+
+
+def test_frames_of_a_trial_see_correlated_fading_and_points_are_reproducible(tmp_path, link_run):
+    """Slow fading: consecutive frames' SNRs are much closer than independent draws would be."""
+    snr = true_snr(2000, 2, 10.0, speed=1.0, carrier_frequency=3.5e9, frame_duration=1e-3)
+    rho = torch.corrcoef(snr.T)[0, 1]
+    assert rho > 0.9
+    again = run_sweep(parse_scenario(link_scenario(tmp_path)), progress=False)
+    pd.testing.assert_frame_equal(again.rows, link_run.rows)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"rate_policy": [{"type": "threshold", "thresholds_db": [0, 10, 5], "ratios": RATIOS}]}, "strictly increasing"),
+    ({"sweep": {"snr_db": [5], "bandwidth_ratio": ["1/6"], "delay_frames": [-1]}}, "delay"),
+    ({"link": None}, "needs a time-varying link"),
+    ({"channel": {"type": "rayleigh"}}, "channel type awgn"),
+])
+def test_bad_link_settings_are_one_line_exit_2(tmp_path, write_scenario, capsys, change, message):
+    data = link_scenario(tmp_path / "out")
+    data.update(change)
+    if data.get("link") is None:
+        data.pop("link")
+    assert main(["validate", str(write_scenario(data))]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_policy_ratio_the_checkpoint_cannot_send_is_one_line_exit_2(tmp_path, write_scenario, capsys):
+    data = link_scenario(tmp_path / "out", rate_policy=[
+        {"name": "odd", "type": "threshold", "thresholds_db": [0, 5], "ratios": ["1/12", "1/7"]}])
+    assert main(["run", str(write_scenario(data)), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "1/7" in err and "odd" in err
