@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -39,14 +40,14 @@ from linksim.channels import Channel, ChannelOutput, build_channel
 from linksim.data import ImageSet, load_dataset
 from linksim.errors import ScenarioError
 from linksim.gallery import render_examples
-from linksim.link import FeedbackPath, RatePolicy, build_policy
+from linksim.link import FeedbackPath, RatePolicy, TargetQualityPolicyConfig, build_policy
 from linksim.link.schedule import estimate_snr, plan_frames, true_snr
 from linksim.metrics import compute_metrics
 from linksim.plots import plot_all
 from linksim.randomness import resolve_device, seed_everything
 from linksim.results import read_rows, summarize, write_csv, write_json, write_text
 from linksim.roi import build_masks
-from linksim.scenario import Scenario, SweepPoint
+from linksim.scenario import Scenario, SweepPoint, parse_scenario
 from linksim.schemes import LinkState, Scheme, Transmission, build_scheme, channel_uses
 
 ProgressCallback = Callable[[int], None]
@@ -103,6 +104,7 @@ class PointEvaluator:
             for each in [scheme, *scheme.hindsight_candidates()]:
                 each.prepare(self.pixels)
         self.channels: dict[str, Channel] = {c.label: build_channel(c, device) for c in scenario.channel}
+        self._calibrations: dict[tuple[str, str], pd.DataFrame] = {}
 
     @property
     def images_per_point(self) -> int:
@@ -194,11 +196,45 @@ class PointEvaluator:
 
     def _policy(self, point: SweepPoint, scheme: Scheme) -> RatePolicy:
         config = self.scenario.policy_config(point.policy)
+        summary = None
+        if isinstance(config, TargetQualityPolicyConfig) and config.table is None:
+            summary = self._calibration(point, config, scheme)
         try:
-            return build_policy(config, bandwidth_ratio=point.bandwidth_ratio or None,
+            return build_policy(config, bandwidth_ratio=point.bandwidth_ratio or None, summary=summary,
                                 supported_ratios=scheme.supported_ratios)
         except ValueError as exc:
             raise ScenarioError(f"rate_policy '{config.label}' with scheme '{point.scheme}': {exc}") from None
+
+    def _calibration(self, point: SweepPoint, config: TargetQualityPolicyConfig, scheme: Scheme) -> pd.DataFrame:
+        """The summary of a calibration sweep of ``point.scheme`` for a ``target_quality`` policy
+        without a table: the scheme on the first ``calibration_images`` images over the point's
+        channel (no link: the SNR held for a whole transmission) at ``calibration_snr_db`` x the
+        policy's ``ratios``. An ordinary sweep in ``<out>/calibration/<policy>/``, so it is resumable
+        and run once per policy and scheme however many points use it."""
+        ratios = config.ratios or scheme.supported_ratios
+        if not ratios:
+            raise ScenarioError(f"rate_policy '{config.label}': scheme '{point.scheme}' accepts any ratio; "
+                                "set rate_policy.ratios to the candidates to calibrate")
+        scenario = self.scenario
+        dataset = scenario.dataset.model_dump(mode="json", exclude_none=True)
+        dataset["num_images"] = min(config.calibration_images, len(self.images))
+        data = {
+            "name": f"{scenario.name}-calibration", "seed": scenario.seed, "dataset": dataset,
+            "channel": [scenario.channel_config(point.channel).model_dump(mode="json", exclude_none=True)],
+            "schemes": [scenario.scheme_config(point.scheme).model_dump(mode="json", exclude_none=True)],
+            "sweep": {"snr_db": config.calibration_snr_db, "bandwidth_ratio": list(ratios), "roi_weight": [0.0]},
+            "monte_carlo": {"trials": 1, "batch_size": scenario.monte_carlo.batch_size},
+            "metrics": [config.metric], "device": scenario.device,
+            "output": {"dir": str(scenario.output_dir / "calibration" / _file_name(config.label) / _file_name(point.scheme)),
+                       "plots": [f"{config.metric}_vs_snr"]},
+        }
+        if scenario.roi is not None:
+            data["roi"] = scenario.roi.model_dump(mode="json", exclude_none=True)
+        key = (config.label, point.scheme)
+        if key not in self._calibrations:
+            source = f"rate_policy '{config.label}' calibration"
+            self._calibrations[key] = run_sweep(parse_scenario(data, source=source), progress=False).summary
+        return self._calibrations[key]
 
     def _evaluate_link(self, task: PointTask, scheme: Scheme, progress: ProgressCallback) -> pd.DataFrame:
         """Rows of a time-varying link point: trials x frames, one image per frame (image
@@ -319,6 +355,11 @@ def replot(out_dir: Path) -> list[Path]:
     summary = pd.read_csv(out_dir / "summary.csv", dtype={"scheme": str, "channel": str})
     rows = read_rows(out_dir / "rows.csv") if any(p.endswith("_time_trace") for p in scenario.plots) else None
     return plot_all(summary, scenario.plots, out_dir, title=_plot_title(scenario), rows=rows)
+
+
+def _file_name(label: str) -> str:
+    """A label made safe as a folder name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "_"
 
 
 def _plot_title(scenario: Scenario) -> str:

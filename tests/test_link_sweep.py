@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -108,3 +109,23 @@ def test_policy_ratio_the_checkpoint_cannot_send_is_one_line_exit_2(tmp_path, wr
     assert main(["run", str(write_scenario(data)), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "1/7" in err and "odd" in err
+
+
+def test_target_quality_without_a_table_calibrates_itself_and_meets_the_target_when_it_can(tmp_path):
+    """The policy runs a calibration sweep of the scheme, then picks per frame the lowest ratio
+    whose calibrated PSNR at the fed-back SNR meets the target, else the highest ratio."""
+    data = link_scenario(tmp_path, rate_policy=[{"name": "q", "type": "target_quality", "metric": "psnr", "target": 24.0,
+                                                 "ratios": ["1/12", "1/6"], "calibration_snr_db": [-5, 5, 15],
+                                                 "calibration_images": 4}])
+    data["sweep"]["delay_frames"] = [0]
+    result = run_sweep(parse_scenario(data), progress=False)
+    calibration = pd.read_csv(tmp_path / "calibration" / "q" / "deepjscc" / "summary.csv")
+    assert sorted(calibration["bandwidth_ratio"].round(6).unique()) == [round(1 / 12, 6), round(1 / 6, 6)]
+    table = calibration[calibration["metric"] == "psnr"].pivot(index="snr_db", columns="bandwidth_ratio", values="mean")
+    rows = result.rows
+    low, high = table.columns.min(), table.columns.max()
+    for _, row in rows.iterrows():
+        expected_low = np.interp(row["fed_back_snr_db"], table.index, table[low])
+        expected = low if expected_low >= 24.0 else high
+        assert row["ratio"] == pytest.approx(expected)
+    assert rows["ratio"].nunique() == 2  # both choices happen on this fading

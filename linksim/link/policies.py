@@ -353,9 +353,10 @@ class ThresholdPolicyConfig(TypedConfig):
 class TargetQualityPolicyConfig(TypedConfig):
     """``rate_policy: {type: target_quality, metric: psnr, target: 28, table: results/cal/summary.csv}``.
 
-    ``table``: a calibration sweep's ``summary.csv`` (omit it when the caller supplies the summary,
-    e.g. from a calibration sweep it runs itself); ``scheme``, ``channel``, ``roi_weight`` select
-    its rows (each may be omitted when the table holds one value).
+    ``table``: a calibration sweep's ``summary.csv``; ``scheme``, ``channel``, ``roi_weight`` select
+    its rows (each may be omitted when the table holds one value). Without ``table`` a scenario
+    runs the calibration itself: every scheme at ``ratios`` x ``calibration_snr_db`` on the first
+    ``calibration_images`` images over the scenario's channel (see :mod:`linksim.sweep`).
     """
 
     type: Literal["target_quality"] = "target_quality"
@@ -365,6 +366,22 @@ class TargetQualityPolicyConfig(TypedConfig):
     scheme: str | None = None
     channel: str | None = None
     roi_weight: float | None = None
+    # Without a table, a scenario runs its own calibration sweep of each scheme (see linksim.sweep):
+    ratios: list[float] | None = None  # candidate ratios (default: those the scheme's checkpoint supports)
+    calibration_snr_db: list[float] = Field(default_factory=lambda: [-5.0 + 2.5 * i for i in range(11)], min_length=1)
+    calibration_images: int = Field(200, ge=1)
+
+    @field_validator("ratios", mode="before")
+    @classmethod
+    def _ratios(cls, value: Any) -> Any:
+        return [parse_ratio(v) for v in value] if isinstance(value, list) else value
+
+    @field_validator("calibration_snr_db")
+    @classmethod
+    def _increasing(cls, value: list[float]) -> list[float]:
+        if any(b <= a for a, b in zip(value, value[1:])):
+            raise ValueError(f"must be strictly increasing, got {value}")
+        return value
 
     @field_validator("metric")
     @classmethod
