@@ -160,3 +160,16 @@ def test_train_diffusion_cli_rejects_bad_config(tmp_path, capsys):
                                     "model": {"patch": 3}}))
     assert main(["train", "diffusion", "--config", str(path)]) == 2
     assert "patch" in capsys.readouterr().err
+
+
+def test_scheme_runs_over_every_channel_of_the_channel_layer(tmp_path, tiny_checkpoint):
+    from linksim.scenario import parse_scenario
+    from linksim.sweep import run_sweep
+
+    data = small_scenario(tmp_path, channel=[{"type": "awgn"}, {"type": "rayleigh", "csi": "estimated"},
+                                             {"type": "ofdm", "model": "TDL-A"}],
+                          schemes=[{"name": "d", "type": "diffusion", "checkpoint": str(tiny_checkpoint), "steps": 2}],
+                          sweep={"snr_db": [5], "bandwidth_ratio": ["1/6"]}, monte_carlo={"trials": 1, "batch_size": 4})
+    rows = run_sweep(parse_scenario(data), progress=False).rows
+    assert sorted(rows["channel"].unique()) == ["awgn", "ofdm", "rayleigh"]
+    assert rows["psnr"].notna().all() and len(rows) == 3 * 6
