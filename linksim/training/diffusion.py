@@ -55,6 +55,9 @@ class DiffusionTrainConfig(StrictModel):
     lr_min: float = Field(1e-5, ge=0)
     warmup_steps: int = Field(500, ge=0)
     ema_decay: float = Field(0.999, gt=0, lt=1)
+    # Training timesteps are drawn uniformly from [low, high): a model meant for SDEdit-style
+    # sampling (strength <= high / 1000) can spend all its capacity on that part of the schedule.
+    timestep_range: tuple[int, int] = (0, 1000)
     snr_db: tuple[float, float] = (-5.0, 20.0)
     ratios: list[float] | None = None  # default: every ratio the DeepJSCC checkpoint supports
     checkpoint_every: int = Field(1000, ge=1)
@@ -63,6 +66,7 @@ class DiffusionTrainConfig(StrictModel):
     eval_ratios: list[float] = Field(default_factory=lambda: [1 / 6])
     eval_sampler: str = "ddim"
     eval_steps: int = Field(10, ge=1)
+    eval_strength: float = Field(1.0, gt=0, le=1)
     out: str = "runs/diffusion"
     device: str = "auto"
     threads: int | None = Field(None, ge=1)
@@ -73,10 +77,18 @@ class DiffusionTrainConfig(StrictModel):
         return [parse_ratio(v) for v in value] if isinstance(value, list) else value
 
 
+def _check_timesteps(config: DiffusionTrainConfig, path: str | Path) -> None:
+    low, high = config.timestep_range
+    if not 0 <= low < high <= 1000:
+        raise ScenarioError(f"{path}: timestep_range: needs 0 <= low < high <= 1000, got [{low}, {high}]")
+
+
 def load_diffusion_train_config(path: str | Path) -> DiffusionTrainConfig:
     """Read a training config; one-line :class:`ScenarioError` on any problem."""
     data, node = read_yaml(path, "training config")
-    return validate_yaml_data(DiffusionTrainConfig, data, str(path), node, "training config")
+    config = validate_yaml_data(DiffusionTrainConfig, data, str(path), node, "training config")
+    _check_timesteps(config, path)
+    return config
 
 
 class DiffusionTrainer(TrainerBase):
@@ -137,7 +149,8 @@ class DiffusionTrainer(TrainerBase):
         cond, _ = self._condition(images, snr, ratio)
         clean = images * 2 - 1
         noise = torch.randn(clean.shape, generator=g).to(self.device)
-        t = torch.randint(self.scheduler.config.num_train_timesteps, (len(images),), generator=g).to(self.device)
+        low, high = self.config.timestep_range
+        t = torch.randint(low, high, (len(images),), generator=g).to(self.device)
         noisy = self.scheduler.add_noise(clean, noise, t)
         target = self.scheduler.get_velocity(clean, noise, t)
         loss = (self.model(noisy, t, cond) - target).pow(2).mean()
@@ -151,8 +164,8 @@ class DiffusionTrainer(TrainerBase):
 
     @torch.no_grad()
     def evaluate(self) -> list[dict[str, float]]:
-        """PSNR and LPIPS of EMA samples (``eval_sampler``, ``eval_steps``, from noise) and of the
-        DeepJSCC estimate at each evaluation (SNR, ratio), on the same noise draws."""
+        """PSNR and LPIPS of EMA samples (``eval_sampler``, ``eval_steps``, ``eval_strength``) and
+        of the DeepJSCC estimate at each evaluation (SNR, ratio), on the same noise draws."""
         self.ema.store(self.model.parameters())
         self.ema.copy_to(self.model.parameters())
         self.model.eval()
@@ -168,7 +181,7 @@ class DiffusionTrainer(TrainerBase):
                     snr = torch.full((len(batch),), snr_db, device=self.device)
                     r = torch.full((len(batch),), ratio, device=self.device)
                     cond, estimate = self._condition(batch, snr, r)
-                    x = pipeline(cond, self.config.eval_steps, generator=sample_gen)
+                    x = pipeline(cond, self.config.eval_steps, self.config.eval_strength, estimate, generator=sample_gen)
                     values["psnr"].append(psnr(x, batch))
                     values["lpips"].append(lpips(x, batch))
                     values["deepjscc_psnr"].append(psnr(estimate.clamp(0, 1), batch))
