@@ -154,12 +154,15 @@ def test_mismatched_pair_is_exit_2_in_a_run(tmp_path, write_scenario, capsys, ti
     assert len(err.splitlines()) == 1 and "cifar10-deepjscc-v1" in err
 
 
-def test_train_diffusion_cli_rejects_bad_config(tmp_path, capsys):
+@pytest.mark.parametrize("change, message", [({"model": {"patch": 3}}, "patch"),
+                                             ({"timestep_range": [500, 100]}, "timestep_range")])
+def test_train_diffusion_cli_rejects_bad_config(tmp_path, capsys, change, message):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"train_data": {"name": "skimage-samples"}, "eval_data": {"name": "skimage-samples"},
-                                    "model": {"patch": 3}}))
+                                    **change}))
     assert main(["train", "diffusion", "--config", str(path)]) == 2
-    assert "patch" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
 
 
 def test_scheme_runs_over_every_channel_of_the_channel_layer(tmp_path, tiny_checkpoint):
