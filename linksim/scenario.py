@@ -230,10 +230,14 @@ class Scenario(StrictModel):
             if needs_link:
                 raise ValueError(f"{needs_link[0]} needs a time-varying link: add a link: block (link: {{frames: N}})")
             return
-        other = [c.type for c in self.channel if c.type != "awgn"]
-        if other:
-            raise ValueError(f"link: a time-varying link runs over channel type awgn (its per-frame fading "
-                             f"comes from link.speed); got {other[0]} (ofdm/rayleigh across frames are planned)")
+        for channel in self.channel:
+            evolving = channel.type == "ofdm" and channel.model != "flat"
+            if channel.type != "awgn" and not evolving:
+                what = "ofdm with model flat" if channel.type == "ofdm" else channel.type
+                raise ValueError(f"link: a time-varying link runs over channel type awgn (per-frame flat fading "
+                                 f"from link.speed) or ofdm with a TDL/CDL model; got {what}")
+            if evolving and self.link.snr_trace is not None:
+                raise ValueError("link.snr_trace: a trace sets the SNR of flat frames; use channel type awgn with it")
 
     # -- derived -----------------------------------------------------------------------------
     @property

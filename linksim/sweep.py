@@ -41,7 +41,7 @@ from linksim.data import ImageSet, load_dataset
 from linksim.errors import ScenarioError
 from linksim.gallery import render_examples
 from linksim.link import FeedbackPath, RatePolicy, TargetQualityPolicyConfig, build_policy
-from linksim.link.schedule import estimate_snr, plan_frames, true_snr
+from linksim.link.schedule import frame_channel, plan_frames
 from linksim.metrics import compute_metrics
 from linksim.plots import plot_all
 from linksim.randomness import resolve_device, seed_everything
@@ -246,9 +246,11 @@ class PointEvaluator:
         policy = self._policy(point, scheme)
         trials, n_frames = scenario.monte_carlo.trials, link.frames
         seed_everything(point.link_seed(scenario.seed))  # the same fades for every scheme, policy, delay
-        true = true_snr(trials, n_frames, point.snr_db, point.speed, link.carrier_frequency, link.frame_duration,
-                        link.snr_trace, self.device)
-        estimate = estimate_snr(self.channels[point.channel], true)
+        max_symbols = channel_uses(tuple(self.pixels.shape[1:]), max(policy.ratios))
+        frames_channel = frame_channel(self.channels[point.channel], trials, n_frames, point.snr_db, point.speed,
+                                       link.carrier_frequency, link.frame_duration, link.snr_trace, max_symbols,
+                                       self.device)
+        true, estimate = frames_channel.true_snr_db, frames_channel.estimate_db()
         seed_everything(task.seed)
         feedback = FeedbackPath(point.delay_frames, link.feedback.quantisation_db, link.feedback.error_std_db,
                                 link.feedback.initial_snr_db)
@@ -268,7 +270,9 @@ class PointEvaluator:
                 x = self.pixels[index.to(self.device)]
                 mask = None if self.roi_masks is None else self.roi_masks[index.to(self.device)]
                 state = LinkState(snr_db=known[on_device], bandwidth_ratio=ratio, roi_weight=w, roi_mask=mask)
-                x_hat, tx, received = self.link(scheme, point.channel, x, state, true_flat[on_device])
+                tx = scheme.transmit(x, state)
+                received = frames_channel.send(tx.symbols, members // n_frames, members % n_frames)
+                x_hat = scheme.receive(received.y, received.noise_var, tx, state).clamp(0.0, 1.0)
                 batches.append(self._batch_rows(
                     x, index, mask, x_hat, tx, received, trial=(members // n_frames).numpy(),
                     frame=(members % n_frames).numpy(), true_snr_db=true_flat[on_device].cpu().numpy(),

@@ -129,3 +129,53 @@ def test_target_quality_without_a_table_calibrates_itself_and_meets_the_target_w
         expected = low if expected_low >= 24.0 else high
         assert row["ratio"] == pytest.approx(expected)
     assert rows["ratio"].nunique() == 2  # both choices happen on this fading
+
+
+def test_ofdm_frames_evolve_with_the_doppler_of_the_speed():
+    """Each trial's TDL realisation is continuous across frames: the path-gain correlation one
+    frame apart follows Jakes' J0(2 pi f_D T_frame) (Sionna's sum-of-sinusoids model), and the
+    frames' responses are slices of that one realisation at the right symbol times."""
+    from scipy.special import j0
+
+    from linksim.channels.ofdm import OFDMChannel, OFDMConfig
+    from linksim.link import doppler_hz
+    from linksim.link.schedule import OFDMFrames
+
+    torch.manual_seed(0)
+    channel = OFDMChannel(OFDMConfig(model="TDL-A", channel_estimation="perfect"))
+    speed, duration = 20.0, 2e-3
+    frames = OFDMFrames(channel, trials=1500, frames=2, nominal_snr_db=10.0, speed=speed, frame_duration=duration,
+                        max_symbols=512)
+    a = frames.a[:, 0, 0, 0, 0, 0]  # first tap [T, time]
+    lag = frames.spacing
+    rho = (a[:, lag] * a[:, 0].conj()).mean() / a[:, 0].abs().square().mean()
+    expected = j0(2 * torch.pi * doppler_hz(speed, 3.5e9) * lag / channel.symbol_rate)
+    assert abs(rho.real.item() - expected) < 4 / 1500 ** 0.5, (rho, expected)
+    # frame 1's first slot is the realisation at symbols [lag, lag + 14)
+    h = frames.responses(torch.tensor([3]), torch.tensor([1]), 1)
+    direct = channel.slot_responses(frames.a[3:4, ..., lag:lag + 14], frames.tau[3:4])
+    assert torch.allclose(h, direct)
+
+
+def test_link_sweep_over_an_evolving_tdl_channel(tmp_path):
+    data = link_scenario(tmp_path, channel={"type": "ofdm", "model": "TDL-A", "channel_estimation": "perfect"})
+    data["sweep"] = {"snr_db": [5], "bandwidth_ratio": ["1/6"], "speed": [1.0, 60.0], "delay_frames": [0]}
+    data["rate_policy"] = [{"name": "table", "type": "threshold", "thresholds_db": THRESHOLDS, "ratios": RATIOS}]
+    data["link"] = {"frames": 12, "frame_duration": 0.002}
+    rows = run_sweep(parse_scenario(data), progress=False).rows
+    policy = ThresholdPolicy(THRESHOLDS, RATIOS)
+    # perfect CSI: the fed-back SNR is the frame's true SNR, and the table is followed exactly
+    assert rows["fed_back_snr_db"].to_numpy() == pytest.approx(rows["true_snr_db"].to_numpy(), abs=0.05)
+    assert (abs(rows["ratio"] - policy.choose(torch.tensor(rows["fed_back_snr_db"].to_numpy())).numpy()) < 1e-12).all()
+    # slow terminals see slowly varying frames, fast ones fast-varying frames
+    step = {s: g.sort_values(["trial", "frame"]).groupby("trial")["true_snr_db"].diff().abs().mean()
+            for s, g in rows.groupby("speed")}
+    assert step[1.0] < step[60.0]
+
+
+def test_frames_longer_than_the_frame_duration_are_refused(tmp_path, write_scenario, capsys):
+    data = link_scenario(tmp_path / "out", channel={"type": "ofdm", "model": "TDL-A"})
+    data["link"] = {"frames": 4, "frame_duration": 0.0002}
+    assert main(["run", str(write_scenario(data)), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "frame_duration" in err

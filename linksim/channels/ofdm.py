@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, NonNegativeInt, field_validator, model_validator
 from sionna.phy import config as sionna_config
+from sionna.phy.channel import ApplyOFDMChannel, cir_to_ofdm_channel, subcarrier_frequencies
 from sionna.phy.channel import OFDMChannel as SionnaOFDMChannel
 from sionna.phy.channel import RayleighBlockFading
 from sionna.phy.channel.tr38901 import CDL, TDL, Antenna
@@ -314,6 +315,7 @@ class OFDMChannel(Channel):
         self.channel_model = self._channel_model()
         self.channel = SionnaOFDMChannel(self.channel_model, rg, normalize_channel=False,
                                          return_channel=True, device=device)
+        self.apply_channel = ApplyOFDMChannel(device=device)
         self.remove_nulled = RemoveNulledSubcarriers(rg, device=device)
         self.estimator = self._estimator()
         sm = StreamManagement(np.array([[1]]), 1)
@@ -329,19 +331,21 @@ class OFDMChannel(Channel):
         self.snr_window = min(SNR_WINDOW, rg.num_effective_subcarriers)
 
     # -- construction ----------------------------------------------------------------------------
-    def _channel_model(self) -> torch.nn.Module:
+    def _channel_model(self, speed: float | None = None) -> torch.nn.Module:
+        """The Sionna channel model; ``speed`` [m/s] overrides the config's speed range."""
         cfg, device = self.config, self.device
+        min_speed, max_speed = (cfg.min_speed, cfg.max_speed) if speed is None else (speed, speed)
         if cfg.model == "flat":
             return RayleighBlockFading(num_rx=1, num_rx_ant=1, num_tx=1, num_tx_ant=1, device=device)
         family, letter = cfg.model.split("-")
         if family == "TDL":
-            return TDL(letter, cfg.delay_spread, cfg.carrier_frequency, min_speed=cfg.min_speed,
-                       max_speed=cfg.max_speed, device=device)
+            return TDL(letter, cfg.delay_spread, cfg.carrier_frequency, min_speed=min_speed,
+                       max_speed=max_speed, device=device)
         antenna = {"polarization": "single", "polarization_type": "V", "antenna_pattern": "omni",
                    "carrier_frequency": cfg.carrier_frequency, "device": device}
         return CDL(letter, cfg.delay_spread, cfg.carrier_frequency, ut_array=Antenna(**antenna),
-                   bs_array=Antenna(**antenna), direction=cfg.direction, min_speed=cfg.min_speed,
-                   max_speed=cfg.max_speed, device=device)
+                   bs_array=Antenna(**antenna), direction=cfg.direction, min_speed=min_speed,
+                   max_speed=max_speed, device=device)
 
     def _estimator(self) -> torch.nn.Module | None:
         cfg, rg, device = self.config, self.rg, self.device
@@ -362,6 +366,27 @@ class OFDMChannel(Channel):
             cov_t, cov_f = channel_covariances(cfg, rg, self.channel_generate, device)
             return LMMSEChannelEstimator(rg, cov_t, cov_f, order=cfg.lmmse_order, device=device)
         return None
+
+    # -- channels that evolve over many slots (time-varying links) -------------------------------
+    @property
+    def symbol_rate(self) -> float:
+        """OFDM symbols per second (cyclic prefix included): the CIR sampling rate."""
+        return 1.0 / self.rg.ofdm_symbol_duration
+
+    def sample_cir(self, batch_size: int, num_symbols: int, speed: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One continuous TDL/CDL realisation per sample over ``num_symbols`` OFDM symbol times at
+        terminal ``speed``: path gains ``[B, 1, 1, 1, 1, P, num_symbols]`` and delays ``[B, 1, 1, P]``
+        (Sionna's sum-of-sinusoids model, so consecutive slices evolve with the Doppler)."""
+        if self.config.model == "flat":
+            raise ValueError("the flat model has no time evolution; use a TDL or CDL model")
+        model = self._channel_model(speed)
+        return model(batch_size, num_symbols, self.symbol_rate)
+
+    def slot_responses(self, a: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        """Path gains of whole slots ``[b, 1, 1, 1, 1, P, N]`` (``N`` OFDM symbols) and delays
+        ``[b, 1, 1, P]`` -> frequency responses ``[b, 1, 1, 1, 1, N, fft_size]`` for :meth:`simulate`."""
+        frequencies = subcarrier_frequencies(self.config.fft_size, self.config.subcarrier_spacing, device=self.device)
+        return cir_to_ofdm_channel(frequencies, a, tau, normalize=False)
 
     def channel_generate(self, batch_size: int) -> torch.Tensor:
         """Channel frequency responses of ``batch_size`` slots ``[b, 1, 1, 1, 1, N, fft_size]``."""
@@ -389,14 +414,22 @@ class OFDMChannel(Channel):
     def forward(self, x: torch.Tensor, snr_db: torch.Tensor) -> ChannelOutput:
         return self.simulate(x, snr_db).output
 
-    def simulate(self, x: torch.Tensor, snr_db: torch.Tensor) -> OFDMFrame:
-        """Send ``x`` ``[B, K]`` and return the output with the true and estimated channels."""
+    def simulate(self, x: torch.Tensor, snr_db: torch.Tensor, h_freq: torch.Tensor | None = None) -> OFDMFrame:
+        """Send ``x`` ``[B, K]`` and return the output with the true and estimated channels.
+
+        ``h_freq`` ``[B*S, 1, 1, 1, 1, N, fft_size]`` (``S = slots(K)``, sample-major) gives the
+        channel of every slot (e.g. from :meth:`slot_responses`); by default each slot draws an
+        independent realisation."""
         b, k = x.shape
         d, s = self.data_res_per_slot, self.slots(k)
         no = snr_db_to_noise_var(snr_db.to(device=x.device, dtype=torch.float32))  # [B]
         no_slot = no.repeat_interleave(s)  # [B * S]
         symbols = F.pad(x, (0, s * d - k)).reshape(b * s, 1, 1, d)
-        y, h = self.channel(self.mapper(symbols), no_slot)  # [B*S, 1, 1, N, F], [B*S, 1, 1, 1, 1, N, F]
+        if h_freq is None:
+            y, h = self.channel(self.mapper(symbols), no_slot)  # [B*S, 1, 1, N, F], [B*S, 1, 1, 1, 1, N, F]
+        else:
+            h = h_freq
+            y = self.apply_channel(self.mapper(symbols), h, no_slot)
         h = self.remove_nulled(h)  # [B*S, 1, 1, 1, 1, N, M]
         if self.estimator is None:
             h_hat, err_var = h, torch.zeros((), device=x.device)
