@@ -207,8 +207,8 @@ class PointEvaluator:
 
     def _calibration(self, point: SweepPoint, config: TargetQualityPolicyConfig, scheme: Scheme) -> pd.DataFrame:
         """The summary of a calibration sweep of ``point.scheme`` for a ``target_quality`` policy
-        without a table: the scheme on the first ``calibration_images`` images over the point's
-        channel (no link: the SNR held for a whole transmission) at ``calibration_snr_db`` x the
+        without a table: the scheme on the first ``calibration_images`` images over AWGN (the
+        policy maps a frame's SNR to its expected quality) at ``calibration_snr_db`` x the
         policy's ``ratios``. An ordinary sweep in ``<out>/calibration/<policy>/``, so it is resumable
         and run once per policy and scheme however many points use it."""
         ratios = config.ratios or scheme.supported_ratios
@@ -220,7 +220,7 @@ class PointEvaluator:
         dataset["num_images"] = min(config.calibration_images, len(self.images))
         data = {
             "name": f"{scenario.name}-calibration", "seed": scenario.seed, "dataset": dataset,
-            "channel": [scenario.channel_config(point.channel).model_dump(mode="json", exclude_none=True)],
+            "channel": [{"type": "awgn"}],
             "schemes": [scenario.scheme_config(point.scheme).model_dump(mode="json", exclude_none=True)],
             "sweep": {"snr_db": config.calibration_snr_db, "bandwidth_ratio": list(ratios), "roi_weight": [0.0]},
             "monte_carlo": {"trials": 1, "batch_size": scenario.monte_carlo.batch_size},

@@ -356,7 +356,7 @@ class TargetQualityPolicyConfig(TypedConfig):
     ``table``: a calibration sweep's ``summary.csv``; ``scheme``, ``channel``, ``roi_weight`` select
     its rows (each may be omitted when the table holds one value). Without ``table`` a scenario
     runs the calibration itself: every scheme at ``ratios`` x ``calibration_snr_db`` on the first
-    ``calibration_images`` images over the scenario's channel (see :mod:`linksim.sweep`).
+    ``calibration_images`` images over AWGN (see :mod:`linksim.sweep`).
     """
 
     type: Literal["target_quality"] = "target_quality"
