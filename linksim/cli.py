@@ -138,10 +138,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     grid = scenario.grid()
     n = scenario.dataset.num_images or "all"
-    print(f"{args.scenario}: valid scenario '{scenario.name}': {len(grid)} points "
-          f"({len(scenario.schemes)} schemes x {len(scenario.channel)} channels x {len(scenario.sweep.snr_db)} SNRs x "
-          f"{len(scenario.sweep.bandwidth_ratio)} bandwidth ratios x {len(scenario.sweep.roi_weight)} ROI weights), "
-          f"{n} images x {scenario.monte_carlo.trials} trials per point -> {scenario.output_dir}")
+    axes = (f"{len(scenario.schemes)} schemes x {len(scenario.channel)} channels x {len(scenario.sweep.snr_db)} SNRs x "
+            f"{len(scenario.sweep.bandwidth_ratio)} bandwidth ratios x {len(scenario.sweep.roi_weight)} ROI weights")
+    per_point = f"{n} images x {scenario.monte_carlo.trials} trials per point"
+    if scenario.link is not None:
+        speeds = len(scenario.sweep.speed or [0])
+        delays = len(scenario.sweep.delay_frames or [0])
+        axes += (f" x {len(scenario.rate_policy)} rate policies (adaptive ones at one ratio) x {speeds} speeds x "
+                 f"{delays} feedback delays")
+        per_point = f"{scenario.monte_carlo.trials} trials x {scenario.link.frames} frames per point, from {n} images"
+    print(f"{args.scenario}: valid scenario '{scenario.name}': {len(grid)} points ({axes}), {per_point} "
+          f"-> {scenario.output_dir}")
     return 0
 
 
