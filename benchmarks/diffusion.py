@@ -11,7 +11,7 @@ Two sections (``--sections``, default both):
 ``schemes``
     End-to-end seconds per image of each scheme at one point (``--snr-db``, ``--ratio``, AWGN,
     ``--images`` CIFAR-10 test images or scikit-image crops): transmit + channel + receive, best of
-    ``--reps``; the diffusion receiver at each of ``--steps``. The digital baseline's HEVC fits are
+    ``--reps``; the diffusion receiver with its default sampler and from noise at each of ``--steps``. The digital baseline's HEVC fits are
     cached per image after the first repetition, as in a sweep, so its time is given for the first
     (cold) and the best (warm) repetition.
 
@@ -102,7 +102,9 @@ def bench_schemes(args: argparse.Namespace) -> None:
     channel = AWGNChannel()
     entries = [("deepjscc", DeepJSCCConfig()), ("softcast", SoftCastConfig()),
                ("HEVC+LDPC adaptive", DigitalConfig.model_validate({"source_codec": "hevc", "mcs": {"policy": "adaptive"}}))]
-    entries += [(f"diffusion ddim {s} steps", DiffusionConfig(checkpoint=args.checkpoint, steps=s)) for s in args.steps]
+    entries += [("diffusion, SDEdit 0.3, 3 DDIM steps (default)", DiffusionConfig(checkpoint=args.checkpoint))]
+    entries += [(f"diffusion, from noise, {s} DDIM steps", DiffusionConfig(checkpoint=args.checkpoint, steps=s, strength=1.0))
+                for s in args.steps]
     for label, config in entries:
         scheme = build_scheme(config)
         scheme.prepare(images)

@@ -1,7 +1,7 @@
 """``examples.png``: what the reconstructions look like, next to the originals.
 
 Rows are the originals and then, for each SNR of ``output.examples``, one row per scheme; columns
-are the first ``num_images`` images of the dataset. Each tile is labelled with its PSNR (and
+are ``num_images`` images evenly spaced through the dataset (folder datasets are sorted by class). Each tile is labelled with its PSNR (and
 LPIPS when the scenario computes it). Every (scheme, SNR) runs with the seed of the matching sweep
 point, so the picture is reproducible; it shows fresh channel draws for these images, not the
 exact draws behind ``rows.csv``. Oracle schemes (best of several in hindsight) are left out: on a
@@ -40,13 +40,15 @@ def example_snrs(scenario: Scenario) -> list[float]:
 
 @torch.no_grad()
 def render_examples(scenario: Scenario, evaluator: PointEvaluator, path: Path) -> Path:
-    """Run every scheme on the first images at each example SNR and draw the grid to ``path``."""
+    """Run every scheme on the example images at each example SNR and draw the grid to ``path``."""
     config = scenario.output.examples
     assert config is not None
     ratio = config.bandwidth_ratio or max(scenario.sweep.bandwidth_ratio)
     channel = scenario.channel[0].label
-    images = evaluator.pixels[: config.num_images]
-    masks = None if evaluator.roi_masks is None else evaluator.roi_masks[: config.num_images]
+    # Evenly spaced through the dataset: folder datasets are sorted by class.
+    pick = torch.linspace(0, len(evaluator.pixels) - 1, min(config.num_images, len(evaluator.pixels))).round().long()
+    images = evaluator.pixels[pick.to(evaluator.pixels.device)]
+    masks = None if evaluator.roi_masks is None else evaluator.roi_masks[pick.to(evaluator.pixels.device)]
     shown = [label for label, scheme in evaluator.schemes.items() if not scheme.hindsight_candidates()]
     tiles: list[tuple[str, torch.Tensor, list[str]]] = [("original", images, [""] * len(images))]
     for snr in example_snrs(scenario):

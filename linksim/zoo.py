@@ -56,6 +56,12 @@ CHECKPOINTS: dict[str, CheckpointInfo] = {
             "09f8e2b5cadaa04aea7f69488c9e0ee39a526eadae09c57744cf918384d1697f",
             "v1 + 8k steps of ROI-aware fine-tuning (ROI map input to the encoder, ROI-weighted loss); for roi_weight > 0",
         ),
+        CheckpointInfo(
+            "cifar10-diffusion-v1",
+            "cifar10-diffusion-v1.safetensors",
+            "e34940a30a64011f55ae22d4bc090912fb9b3a00f35227fb2dcc743e5af0a1b1",
+            "diffusion receiver (4.5M-param diffusers UNet) on cifar10-deepjscc-v1's received latents; 12k steps on CPU",
+        ),
     ]
 }
 
