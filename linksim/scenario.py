@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, TypeVar, Union
 
 import numpy as np
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from linksim.channels import CHANNELS
 from linksim.data import available_datasets
@@ -84,18 +84,12 @@ class SweepConfig(StrictModel):
     speed: list[float] | None = None
     delay_frames: list[int] | None = None
 
-    @field_validator("speed")
+    @field_validator("speed", "delay_frames")
     @classmethod
-    def _speeds(cls, value: list[float] | None) -> list[float] | None:
+    def _non_negative_link_axes(cls, value: list[float] | None, info: ValidationInfo) -> list[float] | None:
         if value is not None and any(v < 0 for v in value):
-            raise ValueError(f"speeds must be >= 0 m/s, got {value}")
-        return value
-
-    @field_validator("delay_frames")
-    @classmethod
-    def _delays(cls, value: list[int] | None) -> list[int] | None:
-        if value is not None and any(v < 0 for v in value):
-            raise ValueError(f"feedback delays must be >= 0 frames, got {value}")
+            what = "speeds must be >= 0 m/s" if info.field_name == "speed" else "feedback delays must be >= 0 frames"
+            raise ValueError(f"{what}, got {value}")
         return value
 
     @field_validator("snr_db", mode="before")

@@ -7,9 +7,9 @@ Scheme and channel modules define their own config models on top of :class:`Stri
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
 
@@ -68,3 +68,12 @@ def ratio_label(ratio: float) -> str:
     """Human-readable fraction for a ratio (``0.0833`` -> ``"1/12"``)."""
     frac = Fraction(ratio).limit_denominator(1000)
     return f"{frac.numerator}/{frac.denominator}" if abs(float(frac) - ratio) < 1e-9 else f"{ratio:.4g}"
+
+
+def parse_ratios(value: Any) -> Any:
+    """A YAML list of bandwidth ratios (``1/12``, ``0.25``) as floats; anything else unchanged."""
+    return [parse_ratio(v) for v in value] if isinstance(value, list) else value
+
+
+#: A list of bandwidth ratios written as fractions or floats.
+Ratios = Annotated[list[float], BeforeValidator(parse_ratios)]

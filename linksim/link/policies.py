@@ -38,11 +38,11 @@ from typing import Annotated, Any, Literal, Union
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from linksim.errors import ScenarioError
 from linksim.metrics import METRICS
-from linksim.schema import TypedConfig, parse_ratio, ratio_label
+from linksim.schema import Ratios, TypedConfig, parse_ratio, ratio_label
 
 #: Ratios closer than this are the same ratio (float noise from CSV round trips).
 RATIO_TOLERANCE = 1e-9
@@ -150,6 +150,17 @@ def _threshold_problem(thresholds: Sequence[float]) -> str | None:
         return (f"must be strictly increasing, but entry {bad} ({thresholds[bad]:g}) "
                 f"follows {thresholds[bad - 1]:g}")
     return None
+
+
+def _strictly_increasing(value: list[float]) -> list[float]:
+    problem = _threshold_problem(value)
+    if problem is not None:
+        raise ValueError(problem)  # pydantic's location names the field
+    return value
+
+
+#: SNRs in dB that must be strictly increasing (thresholds, calibration grids).
+IncreasingDb = Annotated[list[float], AfterValidator(_strictly_increasing)]
 
 
 def _length_problem(num_thresholds: int, num_ratios: int, num_weights: int | None) -> str | None:
@@ -316,22 +327,11 @@ class ThresholdPolicyConfig(TypedConfig):
     see the module docstring for the rule."""
 
     type: Literal["threshold"] = "threshold"
-    thresholds_db: list[float] = Field(min_length=1)
-    ratios: list[float] = Field(min_length=1)
+    thresholds_db: IncreasingDb = Field(min_length=1)
+    ratios: Ratios = Field(min_length=1)
     roi_weights: list[float] | None = None
 
-    @field_validator("ratios", mode="before")
-    @classmethod
-    def _ratios(cls, value: Any) -> Any:
-        return [parse_ratio(v) for v in value] if isinstance(value, list) else value
 
-    @field_validator("thresholds_db")
-    @classmethod
-    def _increasing(cls, value: list[float]) -> list[float]:
-        problem = _threshold_problem(value)
-        if problem is not None:
-            raise ValueError(problem)  # pydantic's location names the field
-        return value
 
     @field_validator("roi_weights")
     @classmethod
@@ -367,21 +367,11 @@ class TargetQualityPolicyConfig(TypedConfig):
     channel: str | None = None
     roi_weight: float | None = None
     # Without a table, a scenario runs its own calibration sweep of each scheme (see linksim.sweep):
-    ratios: list[float] | None = None  # candidate ratios (default: those the scheme's checkpoint supports)
-    calibration_snr_db: list[float] = Field(default_factory=lambda: [-5.0 + 2.5 * i for i in range(11)], min_length=1)
+    ratios: Ratios | None = None  # candidate ratios (default: those the scheme's checkpoint supports)
+    calibration_snr_db: IncreasingDb = Field(default_factory=lambda: [-5.0 + 2.5 * i for i in range(11)], min_length=1)
     calibration_images: int = Field(200, ge=1)
 
-    @field_validator("ratios", mode="before")
-    @classmethod
-    def _ratios(cls, value: Any) -> Any:
-        return [parse_ratio(v) for v in value] if isinstance(value, list) else value
 
-    @field_validator("calibration_snr_db")
-    @classmethod
-    def _increasing(cls, value: list[float]) -> list[float]:
-        if any(b <= a for a, b in zip(value, value[1:])):
-            raise ValueError(f"must be strictly increasing, got {value}")
-        return value
 
     @field_validator("metric")
     @classmethod

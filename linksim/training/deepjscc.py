@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from pydantic import Field, field_validator
@@ -36,7 +36,7 @@ from linksim.roi import centre_masks
 from linksim.results import atomic_write
 from linksim.training.common import TrainerBase, load_images, lr_at, restore_rng, rng_state, run_training
 from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
-from linksim.schema import StrictModel, parse_ratio, ratio_label
+from linksim.schema import Ratios, StrictModel, parse_ratio, ratio_label
 
 DEFAULT_RATIOS = ["1/24", "1/12", "1/8", "1/6", "1/4", "1/3"]
 
@@ -55,7 +55,7 @@ class DeepJSCCTrainConfig(StrictModel):
     lr_min: float = Field(1e-5, ge=0)
     warmup_steps: int = Field(500, ge=0)
     snr_db: tuple[float, float] = (-5.0, 20.0)
-    ratios: list[float] = Field(default_factory=lambda: [parse_ratio(r) for r in DEFAULT_RATIOS])
+    ratios: Ratios = Field(default_factory=lambda: [parse_ratio(r) for r in DEFAULT_RATIOS])
     roi_weights: list[float] = Field(default_factory=lambda: [0.0])
     roi_area: tuple[float, float] = (0.1, 0.5)
     init_checkpoint: str | None = None
@@ -67,15 +67,11 @@ class DeepJSCCTrainConfig(StrictModel):
     checkpoint_every: int = Field(1000, ge=1)
     log_every: int = Field(100, ge=1)
     eval_snr_db: list[float] = Field(default_factory=lambda: [0.0, 10.0, 20.0])
-    eval_ratios: list[float] = Field(default_factory=lambda: [1 / 12, 1 / 6])
+    eval_ratios: Ratios = Field(default_factory=lambda: [1 / 12, 1 / 6])
     out: str = "runs/deepjscc"
     device: str = "auto"
     threads: int | None = Field(None, ge=1)
 
-    @field_validator("ratios", "eval_ratios", mode="before")
-    @classmethod
-    def _ratios(cls, value: Any) -> Any:
-        return [parse_ratio(v) for v in value] if isinstance(value, list) else value
 
     @field_validator("roi_weights")
     @classmethod

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 from diffusers.training_utils import EMAModel
-from pydantic import Field, field_validator
+from pydantic import Field
 from safetensors.torch import save_file
 from sionna.phy import config as sionna_config
 
@@ -34,7 +34,7 @@ from linksim.models.diffusion import ConditionalDenoiser, Conditioning, Denoiser
 from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler, training_scheduler
 from linksim.results import atomic_write
 from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
-from linksim.schema import StrictModel, parse_ratio
+from linksim.schema import Ratios, StrictModel
 from linksim.training.common import TrainerBase, load_images, lr_at, restore_rng, rng_state, run_training
 from linksim.zoo import checkpoint_sha256
 
@@ -59,11 +59,11 @@ class DiffusionTrainConfig(StrictModel):
     # sampling (strength <= high / 1000) can spend all its capacity on that part of the schedule.
     timestep_range: tuple[int, int] = (0, 1000)
     snr_db: tuple[float, float] = (-5.0, 20.0)
-    ratios: list[float] | None = None  # default: every ratio the DeepJSCC checkpoint supports
+    ratios: Ratios | None = None  # default: every ratio the DeepJSCC checkpoint supports
     checkpoint_every: int = Field(1000, ge=1)
     log_every: int = Field(100, ge=1)
     eval_snr_db: list[float] = Field(default_factory=lambda: [0.0, 5.0])
-    eval_ratios: list[float] = Field(default_factory=lambda: [1 / 6])
+    eval_ratios: Ratios = Field(default_factory=lambda: [1 / 6])
     eval_sampler: str = "ddim"
     eval_steps: int = Field(10, ge=1)
     eval_strength: float = Field(1.0, gt=0, le=1)
@@ -71,10 +71,6 @@ class DiffusionTrainConfig(StrictModel):
     device: str = "auto"
     threads: int | None = Field(None, ge=1)
 
-    @field_validator("ratios", "eval_ratios", mode="before")
-    @classmethod
-    def _ratios(cls, value):
-        return [parse_ratio(v) for v in value] if isinstance(value, list) else value
 
 
 def _check_timesteps(config: DiffusionTrainConfig, path: str | Path) -> None:
