@@ -224,6 +224,11 @@ class Scenario(StrictModel):
             if needs_link:
                 raise ValueError(f"{needs_link[0]} needs a time-varying link: add a link: block (link: {{frames: N}})")
             return
+        if self.roi is None:
+            for policy in self.rate_policy:
+                if any(w > 0 for w in getattr(policy, "roi_weights", None) or []):
+                    raise ValueError(f"rate_policy '{policy.label}': roi_weights > 0 need ROI masks: add a roi: block "
+                                     "(source: centre | saliency | mask_folder)")
         for channel in self.channel:
             evolving = channel.type == "ofdm" and channel.model != "flat"
             if channel.type != "awgn" and not evolving:

@@ -92,6 +92,8 @@ def test_frames_of_a_trial_see_correlated_fading_and_points_are_reproducible(tmp
     ({"sweep": {"snr_db": [5], "bandwidth_ratio": ["1/6"], "delay_frames": [-1]}}, "delay"),
     ({"link": None}, "needs a time-varying link"),
     ({"channel": {"type": "rayleigh"}}, "channel type awgn"),
+    ({"rate_policy": [{"type": "threshold", "thresholds_db": [0, 5], "ratios": ["1/12", "1/6"], "roi_weights": [0, 1]}]},
+     "need ROI masks"),
 ])
 def test_bad_link_settings_are_one_line_exit_2(tmp_path, write_scenario, capsys, change, message):
     data = link_scenario(tmp_path / "out")
