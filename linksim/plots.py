@@ -109,39 +109,51 @@ def plot_metric_vs_ratio(summary: pd.DataFrame, metric: str, path: Path, title: 
         ax.grid(True, alpha=0.3)
     label = METRICS[metric].label + ("" if METRICS[metric].higher_is_better else " (lower is better)")
     axes[0][0].set_ylabel(label)
-    axes[0][-1].legend(loc="best", fontsize="x-small")
-    _finish(fig, path, title)
+    # Many policies x delays: one legend below the panels instead of one covering a panel.
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    rows = -(-len(labels) // 3)
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize="x-small", frameon=False)
+    fig.set_size_inches(fig.get_size_inches()[0], 4.0 + 0.17 * rows)
+    _finish(fig, path, title, bottom=(0.17 * rows + 0.1) / (4.0 + 0.17 * rows))
 
 
 def plot_time_trace(rows: pd.DataFrame, metric: str, path: Path, title: str = "") -> None:
-    """Time-varying links: trial 0 of the first nominal SNR and speed, frame by frame: the true
-    and fed-back SNR, the chosen ratio and ``metric``, one line per scheme, policy and delay."""
-    first = rows[(rows["trial"] == 0) & (rows["snr_db"] == rows["snr_db"].min()) & (rows["speed"] == rows["speed"].min())]
-    first = first[(first["policy"] != "fixed") | (first["bandwidth_ratio"] == first["bandwidth_ratio"].max())]
-    fig, axes = plt.subplots(3, 1, figsize=(8.5, 7.5), sharex=True)
+    """Time-varying links, frame by frame for trial 0 of the first scheme, nominal SNR and speed:
+    the true SNR and what each feedback delay delivers, the ratio each adaptive policy chose and
+    ``metric`` (with the largest fixed ratio for reference)."""
+    first = rows[(rows["trial"] == 0) & (rows["snr_db"] == rows["snr_db"].min()) & (rows["speed"] == rows["speed"].min())
+                 & (rows["scheme"] == rows["scheme"].iloc[0])]
+    fixed = first[first["policy"] == "fixed"]
+    fixed = fixed[(fixed["bandwidth_ratio"] == fixed["bandwidth_ratio"].max()) & (fixed["delay_frames"] == fixed["delay_frames"].min())]
+    adaptive = first[first["policy"] != "fixed"]
+    fig, axes = plt.subplots(3, 1, figsize=(10.5, 7.5), sharex=True)
     reference = first.sort_values("frame").drop_duplicates("frame")
     axes[0].plot(reference["frame"], reference["true_snr_db"], "k-", lw=2, label="true SNR")
-    for (scheme, policy, delay), line in first.groupby(["scheme", "policy", "delay_frames"], sort=False):
+    for delay, line in first.groupby("delay_frames"):
+        line = line.sort_values("frame").drop_duplicates("frame")
+        axes[0].step(line["frame"], line["fed_back_snr_db"], where="mid", lw=1, label=f"fed back, delay {int(delay)}")
+    for (policy, delay), line in adaptive.groupby(["policy", "delay_frames"], sort=False):
         line = line.sort_values("frame")
-        label = f"{scheme}, {policy}, delay {int(delay)}"
-        if scheme == first["scheme"].iloc[0]:
-            axes[0].step(line["frame"], line["fed_back_snr_db"], where="mid", lw=1, label=f"fed back: {policy}, delay {int(delay)}")
+        label = f"{policy}, delay {int(delay)}"
         axes[1].step(line["frame"], line["ratio"], where="mid", label=label)
         axes[2].plot(line["frame"], line[metric], marker=".", lw=1, label=label)
+    if not fixed.empty:
+        line = fixed.sort_values("frame")
+        axes[2].plot(line["frame"], line[metric], "k--", lw=1, label=f"fixed {ratio_label(line['bandwidth_ratio'].iloc[0])}")
     axes[0].set_ylabel("SNR [dB]")
     axes[1].set_ylabel("bandwidth ratio")
     axes[2].set_ylabel(METRICS[metric].label)
-    axes[2].set_xlabel("frame")
+    axes[2].set_xlabel(f"frame (trial 0, {first['scheme'].iloc[0]})")
     for ax in axes:
         ax.grid(True, alpha=0.3)
-        ax.legend(loc="best", fontsize="x-small")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small", frameon=False)
     _finish(fig, path, title)
 
 
-def _finish(fig, path: Path, title: str) -> None:
+def _finish(fig, path: Path, title: str, bottom: float = 0.0) -> None:
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=150))
     plt.close(fig)
 
