@@ -140,13 +140,12 @@ class PointEvaluator:
                          bandwidth_ratio=point.bandwidth_ratio, roi_weight=point.roi_weight, roi_mask=mask)
 
     def link(
-        self, scheme: Scheme, channel: str, x: torch.Tensor, state: LinkState, snr_db: torch.Tensor | None = None
+        self, scheme: Scheme, channel: str, x: torch.Tensor, state: LinkState
     ) -> tuple[torch.Tensor, Transmission, ChannelOutput]:
-        """Images ``x`` ``[B, 3, H, W]`` through ``scheme`` and ``channel`` at ``snr_db`` ``[B]``
-        (default: ``state.snr_db``, the SNR the transmitter is told) -> the reconstruction
-        ``[B, 3, H, W]`` clipped to [0, 1], the transmission and the channel output."""
+        """Images ``x`` ``[B, 3, H, W]`` through ``scheme`` and ``channel`` at ``state.snr_db`` ->
+        the reconstruction ``[B, 3, H, W]`` clipped to [0, 1], the transmission and the channel output."""
         tx = scheme.transmit(x, state)
-        received = self.channels[channel](tx.symbols, state.snr_db if snr_db is None else snr_db)
+        received = self.channels[channel](tx.symbols, state.snr_db)
         return scheme.receive(received.y, received.noise_var, tx, state).clamp(0.0, 1.0), tx, received
 
     def _batch_rows(self, x: torch.Tensor, index: torch.Tensor, mask: torch.Tensor | None, x_hat: torch.Tensor,
@@ -211,6 +210,9 @@ class PointEvaluator:
         policy maps a frame's SNR to its expected quality) at ``calibration_snr_db`` x the
         policy's ``ratios``. An ordinary sweep in ``<out>/calibration/<policy>/``, so it is resumable
         and run once per policy and scheme however many points use it."""
+        key = (config.label, point.scheme)
+        if key in self._calibrations:
+            return self._calibrations[key]
         ratios = config.ratios or scheme.supported_ratios
         if not ratios:
             raise ScenarioError(f"rate_policy '{config.label}': scheme '{point.scheme}' accepts any ratio; "
@@ -230,10 +232,8 @@ class PointEvaluator:
         }
         if scenario.roi is not None:
             data["roi"] = scenario.roi.model_dump(mode="json", exclude_none=True)
-        key = (config.label, point.scheme)
-        if key not in self._calibrations:
-            source = f"rate_policy '{config.label}' calibration"
-            self._calibrations[key] = run_sweep(parse_scenario(data, source=source), progress=False).summary
+        source = f"rate_policy '{config.label}' calibration"
+        self._calibrations[key] = run_sweep(parse_scenario(data, source=source), progress=False).summary
         return self._calibrations[key]
 
     def _evaluate_link(self, task: PointTask, scheme: Scheme, progress: ProgressCallback) -> pd.DataFrame:
