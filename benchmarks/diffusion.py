@@ -81,8 +81,7 @@ def bench_denoiser(args: argparse.Namespace) -> None:
                 ratio = scheme.deepjscc.ratio(state)
 
                 def condition():
-                    latent, rel, mask = model.receiver_input(y, nv, ratio, (32, 32), None)
-                    est = model.decode(y, nv, state.snr_db, ratio, (32, 32))
+                    est, latent, rel, mask = model.decode_with_inputs(y, nv, state.snr_db, ratio, (32, 32))
                     return scheme.denoiser.condition(latent, rel, mask, state.snr_db, ratio, est), est
 
                 _, t_cond = _best(condition, args.reps)

@@ -249,8 +249,23 @@ class DeepJSCC(nn.Module):
     ) -> torch.Tensor:
         """Symbols ``y`` and noise variances ``[B, K_max]`` -> images ``[B, 3, H, W]`` (see
         :meth:`receiver_input`)."""
-        latent, reliability, _ = self.receiver_input(y, noise_var, ratio, image_size, amplitude)
-        return self.decoder(torch.cat([latent, reliability], dim=1), side_input(snr_db, ratio))
+        return self.decode_with_inputs(y, noise_var, snr_db, ratio, image_size, amplitude)[0]
+
+    def decode_with_inputs(
+        self,
+        y: torch.Tensor,
+        noise_var: torch.Tensor,
+        snr_db: torch.Tensor,
+        ratio: torch.Tensor,
+        image_size: tuple[int, int],
+        amplitude: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`decode` and the :meth:`receiver_input` it decoded from, computed once: the
+        images ``[B, 3, H, W]``, then latent, reliability and sent mask (a diffusion receiver's
+        conditioning)."""
+        latent, reliability, mask = self.receiver_input(y, noise_var, ratio, image_size, amplitude)
+        images = self.decoder(torch.cat([latent, reliability], dim=1), side_input(snr_db, ratio))
+        return images, latent, reliability, mask
 
 
 @dataclass(frozen=True)

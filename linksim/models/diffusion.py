@@ -64,9 +64,6 @@ class Conditioning:
     features: torch.Tensor
     embedding: torch.Tensor
 
-    def repeat(self, n: int) -> Conditioning:
-        return Conditioning(self.features.repeat_interleave(n, 0), self.embedding.repeat_interleave(n, 0))
-
 
 class ReceiverConditioning(nn.Module):
     """Latent grid ``[B, 3 C_max, H/4, W/4]`` (latent, reliability, sent mask) -> ``[B, C_cond, H/p, W/p]``."""

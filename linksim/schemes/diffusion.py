@@ -89,8 +89,7 @@ class DiffusionScheme(Scheme):
         y, noise_var = self.deepjscc.padded(y, noise_var, tx)
         ratio, size, amplitude = self.deepjscc.ratio(state), tx.side_info["image_size"], tx.side_info["amplitude"]
         model = self.deepjscc.model
-        latent, reliability, mask = model.receiver_input(y, noise_var, ratio, size, amplitude)
-        estimate = model.decode(y, noise_var, state.snr_db, ratio, size, amplitude)
+        estimate, latent, reliability, mask = model.decode_with_inputs(y, noise_var, state.snr_db, ratio, size, amplitude)
         cond = self.denoiser.condition(latent, reliability, mask, state.snr_db, ratio, estimate)
         # The starting noise comes from the point's seeded global RNG, so a run is reproducible.
         generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,)).item()))

@@ -112,16 +112,6 @@ class DiffusionTrainer(TrainerBase):
         self.ratios = torch.tensor(ratios, device=self.device)
 
     # -- data --------------------------------------------------------------------------------
-    @torch.no_grad()
-    def receive(self, images: torch.Tensor, snr: torch.Tensor, ratio: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Frozen DeepJSCC over the channel -> received latent, reliability, sent mask (each
-        ``[B, C_max, H/4, W/4]``) and the DeepJSCC estimate ``[B, 3, H, W]``."""
-        size = tuple(images.shape[-2:])
-        received = self.channel(self.deepjscc.encode(images, snr, ratio), snr)
-        latent, reliability, mask = self.deepjscc.receiver_input(received.y, received.noise_var, ratio, size)
-        estimate = self.deepjscc.decode(received.y, received.noise_var, snr, ratio, size)
-        return latent, reliability, mask, estimate
-
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         n, b, g = len(self.train_images), self.config.batch_size, self.generator
         images = self.train_images[torch.randint(n, (b,), generator=g)]
@@ -133,7 +123,11 @@ class DiffusionTrainer(TrainerBase):
         return images, snr, ratio
 
     def _condition(self, images: torch.Tensor, snr: torch.Tensor, ratio: torch.Tensor) -> tuple[Conditioning, torch.Tensor]:
-        latent, reliability, mask, estimate = self.receive(images, snr, ratio)
+        """Frozen DeepJSCC over the channel -> the denoiser's conditioning and the DeepJSCC estimate."""
+        with torch.no_grad():
+            received = self.channel(self.deepjscc.encode(images, snr, ratio), snr)
+            estimate, latent, reliability, mask = self.deepjscc.decode_with_inputs(
+                received.y, received.noise_var, snr, ratio, tuple(images.shape[-2:]))
         return self.model.condition(latent, reliability, mask, snr, ratio, estimate), estimate
 
     # -- one step ----------------------------------------------------------------------------
