@@ -50,13 +50,13 @@ def render_examples(scenario: Scenario, evaluator: PointEvaluator, path: Path) -
     images = evaluator.pixels[pick.to(evaluator.pixels.device)]
     masks = None if evaluator.roi_masks is None else evaluator.roi_masks[pick.to(evaluator.pixels.device)]
     shown = [label for label, scheme in evaluator.schemes.items() if not scheme.hindsight_candidates()]
+    names = [m for m in ("psnr", "lpips") if m == "psnr" or m in scenario.metrics]
     tiles: list[tuple[str, torch.Tensor, list[str]]] = [("original", images, [""] * len(images))]
     for snr in example_snrs(scenario):
         for label in shown:
             point = SweepPoint(scheme=label, channel=channel, snr_db=float(snr), bandwidth_ratio=ratio, roi_weight=0.0)
             seed_everything(point.seed(scenario.seed))
             x_hat, _, _ = evaluator.link(evaluator.schemes[label], channel, images, evaluator.point_state(point, images, masks))
-            names = [m for m in ("psnr", "lpips") if m == "psnr" or m in scenario.metrics]
             values = compute_metrics(names, x_hat, images)
             captions = [" / ".join(f"{values[m][i]:.3f}" if m == "lpips" else f"{values[m][i]:.1f} dB" for m in names)
                         for i in range(len(images))]

@@ -89,9 +89,8 @@ def plot_metric_vs_ratio(summary: pd.DataFrame, metric: str, path: Path, title: 
         colours: dict[str, str] = {}
         for scheme, rows in panel.groupby("scheme", sort=False):
             fixed = rows[rows["policy"] == "fixed"].sort_values(("mean", "ratio"))
-            for delay, line in fixed.groupby("delay_frames"):
-                if delay != fixed["delay_frames"].min():
-                    continue  # a fixed ratio ignores the feedback: one line per scheme
+            line = fixed[fixed["delay_frames"] == fixed["delay_frames"].min()]  # one fixed-ratio line per scheme
+            if not line.empty:
                 (handle,) = ax.plot(line[("mean", "ratio")], line[("mean", metric)], "-o", ms=3,
                                     label=f"{scheme}, fixed ratios")
                 colours[str(scheme)] = handle.get_color()

@@ -60,7 +60,8 @@ def write_json(data: Any, path: Path) -> None:
 
 
 def read_rows(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"image_id": str, "scheme": str, "channel": str})
+    # low_memory=False: scheme columns (mcs, decoded) are empty for other schemes; read each column whole.
+    return pd.read_csv(path, dtype={"image_id": str, "scheme": str, "channel": str}, low_memory=False)
 
 
 def summarize(rows: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:

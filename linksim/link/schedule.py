@@ -148,14 +148,6 @@ class FrameSchedule:
     choice: torch.Tensor
     roi_weight: torch.Tensor | None
 
-    @property
-    def trials(self) -> int:
-        return self.true_snr_db.shape[0]
-
-    @property
-    def frames(self) -> int:
-        return self.true_snr_db.shape[1]
-
 
 def true_snr(trials: int, frames: int, nominal_snr_db: float, speed: float, carrier_frequency: float,
              frame_duration: float, trace: SnrTrace | None = None, device: str = "cpu") -> torch.Tensor:
