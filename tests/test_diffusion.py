@@ -13,6 +13,7 @@ from linksim.models.diffusion import ConditionalDenoiser, Conditioning, Denoiser
 from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler, training_scheduler
 from linksim.schemes import DiffusionConfig, DiffusionScheme, LinkState
 from linksim.training.diffusion import DiffusionTrainConfig, train_diffusion
+from linksim.zoo import load_checkpoint
 
 from conftest import small_scenario
 
@@ -154,8 +155,51 @@ def test_mismatched_pair_is_exit_2_in_a_run(tmp_path, write_scenario, capsys, ti
     assert len(err.splitlines()) == 1 and "cifar10-deepjscc-v1" in err
 
 
+def finetune_config(out, init, steps: int, **overrides) -> DiffusionTrainConfig:
+    config = tiny_train_config(out, steps=steps, eval_strength=0.5, **overrides).model_dump(exclude={"model"})
+    config["finetune"] = {"init_checkpoint": str(init), "steps": 2, "strength": 0.5}
+    return DiffusionTrainConfig.model_validate(config)
+
+
+def test_finetuning_through_the_sampler_lowers_its_loss_and_records_its_origin(tmp_path, tiny_checkpoint):
+    from linksim.training.diffusion import DiffusionTrainer
+    from linksim.zoo import checkpoint_sha256
+    # Overfit one fixed batch: the receiver's sampling loss (same noise draws) must fall.
+    trainer = DiffusionTrainer(finetune_config(tmp_path / "ft", tiny_checkpoint, steps=30, lr=1e-3, warmup_steps=0))
+    batch = trainer._batch()
+    trainer._batch = lambda: batch
+
+    def sampler_loss() -> float:
+        trainer.generator.manual_seed(3)
+        with torch.no_grad():
+            return trainer._sampler_loss(batch[0], *trainer._condition(*batch)).item()
+
+    before = sampler_loss()
+    for _ in range(30):
+        trainer.generator.manual_seed(3)
+        trainer.train_step()
+    assert sampler_loss() < 0.8 * before
+    trainer.save()
+    metadata = load_checkpoint(str(tmp_path / "ft" / "last.safetensors"))[1]
+    assert metadata["init_sha256"] == checkpoint_sha256(str(tiny_checkpoint))
+    assert '"strength":0.5' in metadata["finetune"] and metadata["denoiser"] == load_checkpoint(str(tiny_checkpoint))[1]["denoiser"]
+
+
+def test_finetuning_resumes_exactly(tmp_path, tiny_checkpoint):
+    straight = train_diffusion(finetune_config(tmp_path / "a", tiny_checkpoint, 4), progress=False)
+    train_diffusion(finetune_config(tmp_path / "b", tiny_checkpoint, 2), progress=False)
+    resumed = train_diffusion(finetune_config(tmp_path / "b", tiny_checkpoint, 4), resume=True, progress=False)
+    a, b = load_file(str(straight / "last.safetensors")), load_file(str(resumed / "last.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    init = load_file(str(tiny_checkpoint))
+    assert not all(torch.equal(a[k], init[k]) for k in a)
+
+
 @pytest.mark.parametrize("change, message", [({"model": {"patch": 3}}, "patch"),
-                                             ({"timestep_range": [500, 100]}, "timestep_range")])
+                                             ({"timestep_range": [500, 100]}, "timestep_range"),
+                                             ({"eval_sampler": "euler"}, "eval_sampler"),
+                                             ({"finetune": {"init_checkpoint": "x", "sampler": "euler"}}, "finetune.sampler"),
+                                             ({"finetune": {"init_checkpoint": "x"}, "model": {"patch": 2}}, "leave model out")])
 def test_train_diffusion_cli_rejects_bad_config(tmp_path, capsys, change, message):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"train_data": {"name": "skimage-samples"}, "eval_data": {"name": "skimage-samples"},

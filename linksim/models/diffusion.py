@@ -16,6 +16,7 @@ DiT patchify; nothing is lost, the rearrangement is exact.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import torch
@@ -23,8 +24,10 @@ from diffusers import UNet2DModel
 from pydantic import Field, model_validator
 from torch import nn
 
+from linksim.errors import LinksimError
 from linksim.models.deepjscc import side_input
 from linksim.schema import StrictModel
+from linksim.zoo import checkpoint_sha256, load_checkpoint
 
 
 class DenoiserConfig(StrictModel):
@@ -138,3 +141,38 @@ class ConditionalDenoiser(nn.Module):
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: Conditioning) -> torch.Tensor:
         h = torch.cat([self.to_patches(x_t), cond.features], dim=1)
         return self.from_patches(self.unet(h, t, class_labels=cond.embedding).sample)
+
+
+@dataclass(frozen=True)
+class LoadedDenoiser:
+    """A diffusion receiver checkpoint: the denoiser (eval mode), its training noise schedule and
+    the DeepJSCC checkpoint it was trained on (zoo name and SHA-256)."""
+
+    model: ConditionalDenoiser
+    scheduler_config: dict
+    deepjscc_checkpoint: str
+    deepjscc_sha256: str
+    metadata: dict[str, str]
+
+    def check_pairing(self, name: str, deepjscc: str) -> None:
+        """Refuse a DeepJSCC checkpoint other than the one the denoiser was trained on."""
+        if checkpoint_sha256(deepjscc) != self.deepjscc_sha256:
+            raise LinksimError(f"checkpoint '{name}' was trained on DeepJSCC '{self.deepjscc_checkpoint}' "
+                               f"(sha256 {self.deepjscc_sha256[:12]}...), not on '{deepjscc}': "
+                               f"set deepjscc_checkpoint: {self.deepjscc_checkpoint}")
+
+
+def load_denoiser(name_or_path: str, device: str = "cpu") -> LoadedDenoiser:
+    """Load a diffusion receiver checkpoint of the zoo (or a path); one-line :class:`LinksimError`
+    if it is not one or its weights do not fit the architecture its metadata names."""
+    weights, metadata = load_checkpoint(name_or_path, device)
+    if metadata.get("kind") != "diffusion-receiver":
+        raise LinksimError(f"checkpoint '{name_or_path}' is not a diffusion receiver checkpoint")
+    try:
+        model = ConditionalDenoiser(DenoiserConfig.model_validate_json(metadata["denoiser"]))
+        model.load_state_dict(weights)
+        scheduler_config = json.loads(metadata["scheduler"])
+        trained_on, trained_sha = metadata["deepjscc_checkpoint"], metadata["deepjscc_sha256"]
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise LinksimError(f"checkpoint '{name_or_path}': unusable denoiser ({exc})".splitlines()[0]) from None
+    return LoadedDenoiser(model.to(device).eval(), scheduler_config, trained_on, trained_sha, metadata)

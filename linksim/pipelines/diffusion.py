@@ -49,7 +49,12 @@ class DiffusionReceiverPipeline:
         self.denoiser, self.scheduler = denoiser, scheduler
 
     @torch.no_grad()
-    def __call__(
+    def __call__(self, cond: Conditioning, steps: int, strength: float = 1.0, estimate: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None, eta: float = 0.0) -> torch.Tensor:
+        """:meth:`sample` without gradients (what a receiver runs)."""
+        return self.sample(cond, steps, strength, estimate, generator, eta)
+
+    def sample(
         self,
         cond: Conditioning,
         steps: int,
@@ -58,7 +63,8 @@ class DiffusionReceiverPipeline:
         generator: torch.Generator | None = None,
         eta: float = 0.0,
     ) -> torch.Tensor:
-        """Sample one image per conditioning row.
+        """Sample one image per conditioning row; differentiable in the denoiser's weights (for
+        fine-tuning through the sampler, :mod:`linksim.training.diffusion`).
 
         Args:
             cond: from :meth:`ConditionalDenoiser.condition`, batch ``B``.

@@ -11,18 +11,15 @@ stochastic (fresh noise at every step, as in DDPM). Samples are deterministic fo
 
 from __future__ import annotations
 
-import json
 from typing import Literal
 
 import torch
 from pydantic import Field, model_validator
 
-from linksim.errors import LinksimError
-from linksim.models.diffusion import ConditionalDenoiser, DenoiserConfig
+from linksim.models.diffusion import load_denoiser
 from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler
 from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission
 from linksim.schemes.deepjscc import DeepJSCCConfig, DeepJSCCScheme
-from linksim.zoo import checkpoint_sha256, load_checkpoint
 
 
 class DiffusionConfig(SchemeConfig):
@@ -60,22 +57,12 @@ class DiffusionScheme(Scheme):
     def __init__(self, config: DiffusionConfig | None = None, device: str = "cpu") -> None:
         super().__init__()
         self.config = config = config or DiffusionConfig()
-        weights, metadata = load_checkpoint(config.checkpoint, device)
-        if metadata.get("kind") != "diffusion-receiver":
-            raise LinksimError(f"checkpoint '{config.checkpoint}' is not a diffusion receiver checkpoint")
-        trained_on, trained_sha = metadata["deepjscc_checkpoint"], metadata["deepjscc_sha256"]
-        deepjscc = config.deepjscc_checkpoint or trained_on
-        if checkpoint_sha256(deepjscc) != trained_sha:
-            raise LinksimError(f"checkpoint '{config.checkpoint}' was trained on DeepJSCC '{trained_on}' "
-                               f"(sha256 {trained_sha[:12]}...), not on '{deepjscc}': set deepjscc_checkpoint: {trained_on}")
+        loaded = load_denoiser(config.checkpoint, device)
+        deepjscc = config.deepjscc_checkpoint or loaded.deepjscc_checkpoint
+        loaded.check_pairing(config.checkpoint, deepjscc)
         self.deepjscc = DeepJSCCScheme(DeepJSCCConfig(checkpoint=deepjscc), device)
-        try:
-            self.denoiser = ConditionalDenoiser(DenoiserConfig.model_validate_json(metadata["denoiser"]))
-            self.denoiser.load_state_dict(weights)
-        except (KeyError, ValueError, RuntimeError) as exc:
-            raise LinksimError(f"checkpoint '{config.checkpoint}': unusable denoiser ({exc})".splitlines()[0]) from None
-        self.denoiser.to(device).eval()
-        scheduler = sampling_scheduler(config.sampler, json.loads(metadata["scheduler"]))
+        self.denoiser = loaded.model
+        scheduler = sampling_scheduler(config.sampler, loaded.scheduler_config)
         self.pipeline = DiffusionReceiverPipeline(self.denoiser, scheduler)
 
     @property

@@ -30,13 +30,28 @@ from linksim.channels import CHANNELS, build_channel
 from linksim.errors import LinksimError, ScenarioError
 from linksim.metrics import lpips, psnr
 from linksim.models.deepjscc import load_deepjscc
-from linksim.models.diffusion import ConditionalDenoiser, Conditioning, DenoiserConfig
-from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler, training_scheduler
+from linksim.models.diffusion import ConditionalDenoiser, Conditioning, DenoiserConfig, load_denoiser
+from linksim.pipelines.diffusion import SAMPLERS, DiffusionReceiverPipeline, sampling_scheduler, training_scheduler
 from linksim.results import atomic_write
 from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
 from linksim.schema import Ratios, StrictModel
 from linksim.training.common import TrainerBase, load_images, lr_at, restore_rng, rng_state, run_training
 from linksim.zoo import checkpoint_sha256
+
+
+class SamplerFinetune(StrictModel):
+    """Fine-tune a trained denoiser *through its sampler* on a differentiable image-quality loss
+    (DRaFT: Clark et al., "Directly fine-tuning diffusion models on differentiable rewards", ICLR
+    2024). Each step samples exactly as the receiver does (``sampler``, ``steps``, ``strength``,
+    from fresh noise) with gradients through every denoiser evaluation, and minimises
+    ``lpips_weight * LPIPS + mse_weight * MSE`` against the transmitted image."""
+
+    init_checkpoint: str  # zoo name or path of the diffusion receiver checkpoint to start from
+    sampler: str = "ddim"
+    steps: int = Field(3, ge=1)
+    strength: float = Field(0.3, gt=0, le=1)
+    lpips_weight: float = Field(1.0, ge=0)
+    mse_weight: float = Field(5.0, ge=0)  # on the MSE of [0, 1] images
 
 
 class DiffusionTrainConfig(StrictModel):
@@ -70,20 +85,29 @@ class DiffusionTrainConfig(StrictModel):
     out: str = "runs/diffusion"
     device: str = "auto"
     threads: int | None = Field(None, ge=1)
+    # Set: fine-tune ``finetune.init_checkpoint`` through its sampler instead of training the
+    # denoising objective (the architecture is the checkpoint's; ``model:`` must be left out).
+    finetune: SamplerFinetune | None = None
 
 
-
-def _check_timesteps(config: DiffusionTrainConfig, path: str | Path) -> None:
+def _check_config(config: DiffusionTrainConfig, path: str | Path) -> None:
     low, high = config.timestep_range
     if not 0 <= low < high <= 1000:
         raise ScenarioError(f"{path}: timestep_range: needs 0 <= low < high <= 1000, got [{low}, {high}]")
+    samplers = [config.eval_sampler] + ([config.finetune.sampler] if config.finetune else [])
+    for field, sampler in zip(("eval_sampler", "finetune.sampler"), samplers):
+        if sampler not in SAMPLERS:
+            raise ScenarioError(f"{path}: {field}: unknown sampler '{sampler}' (accepted: {', '.join(SAMPLERS)})")
+    if config.finetune and "model" in config.model_fields_set:
+        raise ScenarioError(f"{path}: model: fine-tuning keeps the architecture of "
+                            f"'{config.finetune.init_checkpoint}'; leave model out")
 
 
 def load_diffusion_train_config(path: str | Path) -> DiffusionTrainConfig:
     """Read a training config; one-line :class:`ScenarioError` on any problem."""
     data, node = read_yaml(path, "training config")
     config = validate_yaml_data(DiffusionTrainConfig, data, str(path), node, "training config")
-    _check_timesteps(config, path)
+    _check_config(config, path)
     return config
 
 
@@ -98,14 +122,19 @@ class DiffusionTrainer(TrainerBase):
         unsupported = [r for r in ratios + config.eval_ratios if not any(abs(r - s) < 1e-9 for s in supported)]
         if unsupported:
             raise ScenarioError(f"ratios {unsupported} are not supported by '{config.deepjscc_checkpoint}' ({supported})")
-        if config.eval_sampler not in ("ddim", "dpm-solver"):
-            raise ScenarioError(f"eval_sampler: unknown sampler '{config.eval_sampler}' (accepted: ddim, dpm-solver)")
         self.train_images = load_images(config.train_data)
         self.eval_images = load_images(config.eval_data).to(self.device)
-        self.model = ConditionalDenoiser(config.model).to(self.device)
+        if config.finetune:
+            init = load_denoiser(config.finetune.init_checkpoint, self.device)
+            init.check_pairing(config.finetune.init_checkpoint, config.deepjscc_checkpoint)
+            self.model, self.scheduler = init.model.train(), training_scheduler(init.scheduler_config)
+            self.init_sha256 = checkpoint_sha256(config.finetune.init_checkpoint)
+            self.finetune_pipeline = DiffusionReceiverPipeline(
+                self.model, sampling_scheduler(config.finetune.sampler, self.scheduler.config))
+        else:
+            self.model, self.scheduler = ConditionalDenoiser(config.model).to(self.device), training_scheduler()
         self.ema = EMAModel(self.model.parameters(), decay=config.ema_decay)
         self.ema.to(self.device)
-        self.scheduler = training_scheduler()
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=0.0)
         self.channel = build_channel(config.channel, self.device)
         self.generator = torch.Generator().manual_seed(config.seed)
@@ -132,18 +161,12 @@ class DiffusionTrainer(TrainerBase):
 
     # -- one step ----------------------------------------------------------------------------
     def train_step(self) -> float:
-        config, g = self.config, self.generator
+        config = self.config
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, config.lr, config.lr_min, config.warmup_steps, config.steps)
         images, snr, ratio = self._batch()
-        cond, _ = self._condition(images, snr, ratio)
-        clean = images * 2 - 1
-        noise = torch.randn(clean.shape, generator=g).to(self.device)
-        low, high = self.config.timestep_range
-        t = torch.randint(low, high, (len(images),), generator=g).to(self.device)
-        noisy = self.scheduler.add_noise(clean, noise, t)
-        target = self.scheduler.get_velocity(clean, noise, t)
-        loss = (self.model(noisy, t, cond) - target).pow(2).mean()
+        cond, estimate = self._condition(images, snr, ratio)
+        loss = self._sampler_loss(images, cond, estimate) if config.finetune else self._denoising_loss(images, cond)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
@@ -151,6 +174,23 @@ class DiffusionTrainer(TrainerBase):
         self.ema.step(self.model.parameters())
         self.step += 1
         return loss.item()
+
+    def _denoising_loss(self, images: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+        """The DDPM objective (v-prediction MSE) at uniform timesteps in ``timestep_range``."""
+        g = self.generator
+        clean = images * 2 - 1
+        noise = torch.randn(clean.shape, generator=g).to(self.device)
+        low, high = self.config.timestep_range
+        t = torch.randint(low, high, (len(images),), generator=g).to(self.device)
+        noisy = self.scheduler.add_noise(clean, noise, t)
+        target = self.scheduler.get_velocity(clean, noise, t)
+        return (self.model(noisy, t, cond) - target).pow(2).mean()
+
+    def _sampler_loss(self, images: torch.Tensor, cond: Conditioning, estimate: torch.Tensor) -> torch.Tensor:
+        """LPIPS and MSE of a receiver sample, backpropagated through every sampling step."""
+        ft = self.config.finetune
+        x = self.finetune_pipeline.sample(cond, ft.steps, ft.strength, estimate, generator=self.generator)
+        return ft.lpips_weight * lpips(x, images).mean() + ft.mse_weight * (x - images).pow(2).mean()
 
     @torch.no_grad()
     def evaluate(self) -> list[dict[str, float]]:
@@ -187,11 +227,13 @@ class DiffusionTrainer(TrainerBase):
     def metadata(self) -> dict[str, str]:
         return {
             "kind": "diffusion-receiver", "step": str(self.step),
-            "denoiser": self.config.model.model_dump_json(),
+            "denoiser": self.model.config.model_dump_json(),
             "scheduler": json.dumps(dict(self.scheduler.config)),
             "deepjscc_checkpoint": self.config.deepjscc_checkpoint,
             "deepjscc_sha256": checkpoint_sha256(self.config.deepjscc_checkpoint),
-            "image_size": str(self.config.model.image_size),
+            "image_size": str(self.model.config.image_size),
+            **({"finetune": self.config.finetune.model_dump_json(), "init_sha256": self.init_sha256}
+               if self.config.finetune else {}),
         }
 
     def save(self) -> None:
