@@ -107,8 +107,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
               "run the same command again to resume", file=sys.stderr)
         return 130
     print(f"{result.computed_points} points computed, {result.reused_points} reused -> {result.out_dir}")
-    for name in ["rows.csv", "summary.csv", "manifest.json"]:
-        print(f"  {result.out_dir / name}")
+    for name in ["rows.csv", "summary.csv", "savings.csv", "manifest.json"]:
+        if (result.out_dir / name).exists():
+            print(f"  {result.out_dir / name}")
     for path in result.plots:
         print(f"  {path}")
     return 0

@@ -5,6 +5,8 @@ Output folder layout::
     points/<cache_key>.csv   rows of one finished point (written atomically, reused on resume)
     rows.csv                 all rows, one per image x trial x point
     summary.csv              mean, std, 95% CI and count per point, scheme and metric
+    savings.csv              link sweeps with fixed ratios and adaptive policies: channel uses
+                             each policy saves at equal mean quality (linksim.link.savings)
     <metric>_vs_snr.png      the plots the scenario asks for
     examples.png             originals and reconstructions (if output.examples is set)
     scenario.yaml            the validated scenario as run (CLI overrides applied)
@@ -41,6 +43,7 @@ from linksim.data import ImageSet, load_dataset
 from linksim.errors import ScenarioError
 from linksim.gallery import render_examples
 from linksim.link import FeedbackPath, RatePolicy, TargetQualityPolicyConfig, build_policy
+from linksim.link.savings import equal_quality_savings
 from linksim.link.schedule import frame_channel, plan_frames
 from linksim.metrics import compute_metrics
 from linksim.plots import plot_all
@@ -341,6 +344,11 @@ def run_sweep(
     summary = summarize(rows, list(dict.fromkeys(scenario.metrics + reported)))
     write_csv(rows, out / "rows.csv")
     write_csv(summary, out / "summary.csv")
+    savings = equal_quality_savings(rows, scenario.metrics, seed=scenario.seed) if scenario.link else None
+    if savings is not None and len(savings):
+        write_csv(savings, out / "savings.csv")
+    else:
+        (out / "savings.csv").unlink(missing_ok=True)  # from an earlier run of another grid
     plots = plot_all(summary, scenario.plots, out, title=_plot_title(scenario), rows=rows)
     if scenario.output.examples is not None:
         plots.append(render_examples(scenario, evaluator or PointEvaluator(scenario, device), out / "examples.png"))
@@ -375,7 +383,7 @@ def _plot_title(scenario: Scenario) -> str:
 
 def _clear_outputs(out: Path, plots: list[str]) -> None:
     shutil.rmtree(out / "points", ignore_errors=True)
-    for name in ["rows.csv", "summary.csv", "manifest.json", "examples.png", *(f"{p}.png" for p in plots)]:
+    for name in ["rows.csv", "summary.csv", "savings.csv", "manifest.json", "examples.png", *(f"{p}.png" for p in plots)]:
         (out / name).unlink(missing_ok=True)
 
 

@@ -76,6 +76,10 @@ def test_rows_carry_channel_uses_of_the_chosen_ratio_and_the_summary_their_means
     assert {"policy", "speed", "delay_frames"} <= set(summary.columns)
     uses = summary[(summary["metric"] == "channel_uses") & (summary["policy"] == "table") & (summary["delay_frames"] == 0)]
     assert uses["mean"].item() == pytest.approx(rows[(rows["policy"] == "table") & (rows["delay_frames"] == 0)]["channel_uses"].mean())
+    # savings.csv: one row per adaptive policy, delay and metric, on the same channel-use means
+    savings = pd.read_csv(link_run.out_dir / "savings.csv")
+    assert sorted(zip(savings["policy"], savings["delay_frames"], savings["metric"])) == [("table", 0, "psnr"), ("table", 2, "psnr")]
+    assert savings.loc[savings["delay_frames"] == 0, "channel_uses"].item() == pytest.approx(uses["mean"].item())
 
 
 def test_frames_of_a_trial_see_correlated_fading_and_points_are_reproducible(tmp_path, link_run):
