@@ -43,6 +43,7 @@ from linksim.data import ImageSet, load_dataset
 from linksim.errors import ScenarioError
 from linksim.gallery import render_examples
 from linksim.link import FeedbackPath, RatePolicy, TargetQualityPolicyConfig, build_policy
+from linksim.link.policies import binned_by_estimate
 from linksim.link.savings import equal_quality_savings
 from linksim.link.schedule import frame_channel, plan_frames
 from linksim.metrics import compute_metrics
@@ -208,12 +209,18 @@ class PointEvaluator:
             raise ScenarioError(f"rate_policy '{config.label}' with scheme '{point.scheme}': {exc}") from None
 
     def _calibration(self, point: SweepPoint, config: TargetQualityPolicyConfig, scheme: Scheme) -> pd.DataFrame:
-        """The summary of a calibration sweep of ``point.scheme`` for a ``target_quality`` policy
-        without a table: the scheme on the first ``calibration_images`` images over AWGN (the
-        policy maps a frame's SNR to its expected quality) at ``calibration_snr_db`` x the
-        policy's ``ratios``. An ordinary sweep in ``<out>/calibration/<policy>/``, so it is resumable
-        and run once per policy and scheme however many points use it."""
-        key = (config.label, point.scheme)
+        """The calibration summary of ``point.scheme`` for a ``target_quality`` policy without a
+        table: an ordinary (resumable) sweep in ``<out>/calibration/<policy>/<scheme>[/<channel>]``
+        at ``calibration_snr_db`` x the policy's ``ratios``, run once per policy and scheme (and,
+        over the link, per channel and speed) however many points use it.
+
+        ``calibration_channel: awgn``: the first ``calibration_images`` images over AWGN, one row
+        per SNR. ``link``: the point's channel and speed with the scenario's link (no feedback
+        delay, another seed than the evaluation so the frames differ), ``calibration_images``
+        frames per nominal SNR and ratio; quality is then binned by the receiver's per-frame SNR
+        estimate (:func:`~linksim.link.policies.binned_by_estimate`)."""
+        over_link = config.calibration_channel == "link"
+        key = (config.label, point.scheme) + ((point.channel, point.speed) if over_link else ())
         if key in self._calibrations:
             return self._calibrations[key]
         ratios = config.ratios or scheme.supported_ratios
@@ -222,7 +229,7 @@ class PointEvaluator:
                                 "set rate_policy.ratios to the candidates to calibrate")
         scenario = self.scenario
         dataset = scenario.dataset.model_dump(mode="json", exclude_none=True)
-        dataset["num_images"] = min(config.calibration_images, len(self.images))
+        folder = scenario.output_dir / "calibration" / _file_name(config.label) / _file_name(point.scheme)
         data = {
             "name": f"{scenario.name}-calibration", "seed": scenario.seed, "dataset": dataset,
             "channel": [{"type": "awgn"}],
@@ -230,13 +237,27 @@ class PointEvaluator:
             "sweep": {"snr_db": config.calibration_snr_db, "bandwidth_ratio": list(ratios), "roi_weight": [0.0]},
             "monte_carlo": {"trials": 1, "batch_size": scenario.monte_carlo.batch_size},
             "metrics": [config.metric], "device": scenario.device,
-            "output": {"dir": str(scenario.output_dir / "calibration" / _file_name(config.label) / _file_name(point.scheme)),
-                       "plots": [f"{config.metric}_vs_snr"]},
+            "output": {"dir": str(folder), "plots": [f"{config.metric}_vs_snr"]},
         }
+        if over_link:
+            frames = scenario.link.frames
+            data.update({
+                "seed": scenario.seed + 1,
+                "channel": [scenario.channel_config(point.channel).model_dump(mode="json", exclude_none=True)],
+                "link": scenario.link.model_dump(mode="json", exclude_none=True),
+                "monte_carlo": {"trials": -(-config.calibration_images // frames), "batch_size": scenario.monte_carlo.batch_size},
+                "output": {"dir": str(folder / _file_name(f"{point.channel} {point.speed} m per s")),
+                           "plots": [f"{config.metric}_vs_ratio"]},
+            })
+            data["sweep"].update({"speed": [point.speed], "delay_frames": [0]})
+        else:
+            dataset["num_images"] = min(config.calibration_images, len(self.images))
         if scenario.roi is not None:
             data["roi"] = scenario.roi.model_dump(mode="json", exclude_none=True)
         source = f"rate_policy '{config.label}' calibration"
-        self._calibrations[key] = run_sweep(parse_scenario(data, source=source), progress=False).summary
+        result = run_sweep(parse_scenario(data, source=source), progress=False)
+        self._calibrations[key] = (binned_by_estimate(result.rows, config.metric, config.calibration_snr_db, source)
+                                   if over_link else result.summary)
         return self._calibrations[key]
 
     def _evaluate_link(self, task: PointTask, scheme: Scheme, progress: ProgressCallback) -> pd.DataFrame:

@@ -95,6 +95,9 @@ def test_frames_of_a_trial_see_correlated_fading_and_points_are_reproducible(tmp
     ({"rate_policy": [{"type": "threshold", "thresholds_db": [0, 10, 5], "ratios": RATIOS}]}, "strictly increasing"),
     ({"sweep": {"snr_db": [5], "bandwidth_ratio": ["1/6"], "delay_frames": [-1]}}, "delay"),
     ({"link": None}, "needs a time-varying link"),
+    ({"rate_policy": [{"type": "target_quality", "target": 25, "table": "t.csv", "calibration_channel": "link"}]},
+     "calibration_channel applies"),
+    ({"rate_policy": [{"type": "target_quality", "target": 25, "calibration_channel": "tdl"}]}, "calibration_channel"),
     ({"channel": {"type": "rayleigh"}}, "channel type awgn"),
     ({"rate_policy": [{"type": "threshold", "thresholds_db": [0, 5], "ratios": ["1/12", "1/6"], "roi_weights": [0, 1]}]},
      "need ROI masks"),
@@ -135,6 +138,41 @@ def test_target_quality_without_a_table_calibrates_itself_and_meets_the_target_w
         expected = low if expected_low >= 24.0 else high
         assert row["ratio"] == pytest.approx(expected)
     assert rows["ratio"].nunique() == 2  # both choices happen on this fading
+
+
+def test_target_quality_can_calibrate_over_the_links_own_channel(tmp_path):
+    """``calibration_channel: link``: the calibration runs the link itself (fixed ratios, no delay,
+    another seed) and bins quality by the per-frame SNR estimate; the policy follows that table."""
+    from linksim.link import QualityTable, TargetQualityPolicy
+    from linksim.link.policies import binned_by_estimate
+
+    grid = [-5, 0, 5, 10, 15]
+    data = link_scenario(tmp_path, rate_policy=[{"name": "q", "type": "target_quality", "metric": "psnr", "target": 24.0,
+                                                 "ratios": ["1/12", "1/6"], "calibration_snr_db": grid,
+                                                 "calibration_images": 24, "calibration_channel": "link"}])
+    data["sweep"]["delay_frames"] = [0]
+    rows = run_sweep(parse_scenario(data), progress=False).rows
+    folder = next((tmp_path / "calibration" / "q" / "deepjscc").iterdir())
+    calibration = pd.read_csv(folder / "rows.csv")
+    assert len(calibration) == 2 * len(grid) * 24 and (calibration["delay_frames"] == 0).all()
+    assert not set(calibration["true_snr_db"].round(6)) & set(rows["true_snr_db"].round(6))  # other frames
+    table = QualityTable.from_summary(binned_by_estimate(calibration, "psnr", grid, "test", min_frames=10), "psnr")
+    expected = TargetQualityPolicy(table, 24.0).choose(torch.tensor(rows["fed_back_snr_db"].to_numpy())).numpy()
+    assert (abs(rows["ratio"].to_numpy() - expected) < 1e-12).all()
+
+
+def test_binned_by_estimate_keeps_bins_with_enough_frames_at_every_ratio():
+    from linksim.errors import ScenarioError
+    from linksim.link.policies import binned_by_estimate
+
+    rows = pd.DataFrame({"scheme": "s", "bandwidth_ratio": [0.1] * 6 + [0.2] * 5,
+                         "snr_estimate_db": [-0.4, 0.2, 2.4, 2.6, 4.9, 9.0, 0.0, 0.1, 2.6, 3.0, 4.0],
+                         "psnr": [10, 12, 20, 22, 30, 99, 15, 17, 25, 26, 35]})
+    table = binned_by_estimate(rows, "psnr", [0, 5], "test", min_frames=2)  # edges -2.5 | 2.5 | 7.5
+    assert table[["snr_db", "bandwidth_ratio", "mean", "count"]].to_numpy().ravel() == pytest.approx([
+        0, 0.1, 14.0, 3, 0, 0.2, 16.0, 2, 5, 0.1, 26.0, 2, 5, 0.2, 86 / 3, 3])  # 9.0 dB: outside, dropped
+    with pytest.raises(ScenarioError, match="no SNR bin has 4 frames"):
+        binned_by_estimate(rows, "psnr", [0, 5], "test", min_frames=4)
 
 
 def test_ofdm_frames_evolve_with_the_doppler_of_the_speed():

@@ -315,6 +315,33 @@ class TargetQualityPolicy(RatePolicy):
         check_supported(self.ratios, supported_ratios, "table")
 
 
+def binned_by_estimate(rows: pd.DataFrame, metric: str, centres_db: Sequence[float], source: str,
+                       min_frames: int = 10) -> pd.DataFrame:
+    """A calibration summary from per-frame link rows: the mean ``metric`` per bandwidth ratio
+    and bin of the receiver's SNR estimate (``snr_estimate_db``), the bins centred on
+    ``centres_db`` (edges halfway between centres, half a spacing beyond the ends; frames
+    outside are dropped). Only bins with at least ``min_frames`` frames at every ratio are kept.
+
+    Returns:
+        Long-form ``scheme, snr_db, bandwidth_ratio, metric, mean, count`` for
+        :meth:`QualityTable.from_summary`; one-line :class:`ScenarioError` if no bin is kept.
+    """
+    centres = np.asarray(centres_db, dtype=float)
+    half = np.diff(centres) / 2 if len(centres) > 1 else np.array([1.0])
+    edges = np.concatenate([[centres[0] - half[0]], centres[:-1] + half, [centres[-1] + half[-1]]])
+    estimate = rows["snr_estimate_db"].to_numpy(dtype=float)
+    inside = (estimate >= edges[0]) & (estimate < edges[-1])
+    binned = rows[inside].assign(snr_db=centres[np.digitize(estimate[inside], edges[1:-1])])
+    table = binned.groupby(["scheme", "snr_db", "bandwidth_ratio"])[metric].agg(mean="mean", count="count").reset_index()
+    ratios = table["bandwidth_ratio"].nunique()
+    full = table[table["count"] >= min_frames].groupby("snr_db")["bandwidth_ratio"].transform("count") == ratios
+    kept = table[table["count"] >= min_frames][full]
+    if kept.empty:
+        raise ScenarioError(f"{source}: no SNR bin has {min_frames} frames at every ratio; "
+                            "raise calibration_images or widen calibration_snr_db")
+    return kept.assign(metric=metric)[["scheme", "snr_db", "bandwidth_ratio", "metric", "mean", "count"]]
+
+
 # -- configs --------------------------------------------------------------------------------------
 class FixedPolicyConfig(TypedConfig):
     """``rate_policy: {type: fixed}``: the swept ``bandwidth_ratio`` at every frame."""
@@ -355,8 +382,11 @@ class TargetQualityPolicyConfig(TypedConfig):
 
     ``table``: a calibration sweep's ``summary.csv``; ``scheme``, ``channel``, ``roi_weight`` select
     its rows (each may be omitted when the table holds one value). Without ``table`` a scenario
-    runs the calibration itself: every scheme at ``ratios`` x ``calibration_snr_db`` on the first
-    ``calibration_images`` images over AWGN (see :mod:`linksim.sweep`).
+    runs the calibration itself (see :mod:`linksim.sweep`): every scheme at ``ratios`` x
+    ``calibration_snr_db``, over ``calibration_channel``: ``awgn`` (the default: quality at an
+    SNR on a flat channel, ``calibration_images`` images) or ``link`` (the point's own channel and
+    speed, ``calibration_images`` frames per nominal SNR and ratio, the quality binned by the
+    receiver's per-frame SNR estimate -- what the policy is fed back).
     """
 
     type: Literal["target_quality"] = "target_quality"
@@ -370,8 +400,13 @@ class TargetQualityPolicyConfig(TypedConfig):
     ratios: Ratios | None = None  # candidate ratios (default: those the scheme's checkpoint supports)
     calibration_snr_db: IncreasingDb = Field(default_factory=lambda: [-5.0 + 2.5 * i for i in range(11)], min_length=1)
     calibration_images: int = Field(200, ge=1)
+    calibration_channel: Literal["awgn", "link"] = "awgn"
 
-
+    @model_validator(mode="after")
+    def _calibration_needs_no_table(self) -> "TargetQualityPolicyConfig":
+        if self.table is not None and "calibration_channel" in self.model_fields_set:
+            raise ValueError("calibration_channel applies when linksim calibrates itself; drop it or drop table")
+        return self
 
     @field_validator("metric")
     @classmethod
