@@ -64,6 +64,20 @@ def test_resumed_training_equals_uninterrupted_training(tmp_path):
     assert (straight / "eval.csv").read_text() == (resumed / "eval.csv").read_text()
 
 
+def test_lpips_weight_adds_lpips_to_the_training_loss(tmp_path):
+    from linksim.metrics import lpips
+    from linksim.training.deepjscc import DeepJSCCTrainer
+
+    config = _tiny_config(tmp_path, 2)
+    plain = DeepJSCCTrainer(config)
+    perceptual = DeepJSCCTrainer(config.model_copy(update={"lpips_weight": 0.5}))
+    x, y = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    expected = (x - y).pow(2).mean() + 0.5 * lpips(x, y).mean()
+    assert perceptual._loss(x, y, None).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert plain._loss(x, y, None).item() == pytest.approx((x - y).pow(2).mean().item(), rel=1e-6)
+    assert perceptual.loss_columns(0.1)[0] == {"loss": 0.1}
+
+
 def test_training_config_errors_are_one_line(tmp_path):
     path = tmp_path / "train.yaml"
     path.write_text("train_data: {name: skimage-samples}\neval_data: {name: skimage-samples}\nratios: [1/2]\n")

@@ -12,7 +12,9 @@ that the fine-tuned checkpoint sends exactly the symbols of the one it started f
 ``roi_input: true`` gives the encoder the ROI weight map as a fourth input plane (weights for it
 start at zero when fine-tuning a model without one); ``roi_loss: true`` weights each pixel's
 squared error by its ROI weight ``1 + alpha m`` (normalised to mean 1 per image), so the ROI
-counts for more, as the weighting intends.
+counts for more, as the weighting intends. ``lpips_weight > 0`` adds that multiple of LPIPS
+(AlexNet) to the loss: a perceptually tuned decoder, the control for the diffusion receiver's
+perceptual fine-tuning (same LPIPS/MSE balance at ``lpips_weight: 0.2``).
 Writes to ``out``: ``loss.csv`` (training loss), ``eval.csv`` (PSNR on held-out test images at
 fixed SNRs and ratios), ``last.safetensors`` (model weights), ``state.pt`` (optimiser, schedule
 and RNG state for ``--resume``) and ``config.yaml``. Deterministic for a seed.
@@ -30,7 +32,7 @@ from safetensors.torch import load_file, save_file
 
 from linksim.channels import CHANNELS, build_channel
 from linksim.errors import LinksimError, ScenarioError
-from linksim.metrics import psnr
+from linksim.metrics import lpips, psnr
 from linksim.models.deepjscc import DeepJSCC, latent_channels_for
 from linksim.roi import centre_masks
 from linksim.results import atomic_write
@@ -62,6 +64,7 @@ class DeepJSCCTrainConfig(StrictModel):
     train_modules: Literal["all", "decoder"] = "all"
     roi_input: bool = False
     roi_loss: bool = False
+    lpips_weight: float = Field(0.0, ge=0)
     latent_channels: int = Field(32, ge=1)
     width: int = Field(64, ge=4)
     checkpoint_every: int = Field(1000, ge=1)
@@ -163,9 +166,13 @@ class DeepJSCCTrainer(TrainerBase):
     def _loss(self, x_hat: torch.Tensor, images: torch.Tensor, weight_map: torch.Tensor | None) -> torch.Tensor:
         error = (x_hat - images).pow(2)
         if weight_map is None or not self.config.roi_loss:
-            return error.mean()
-        pixel_weights = torch.nn.functional.interpolate(weight_map, size=images.shape[-2:], mode="nearest")
-        return (error * pixel_weights / pixel_weights.mean(dim=(1, 2, 3), keepdim=True)).mean()
+            loss = error.mean()
+        else:
+            pixel_weights = torch.nn.functional.interpolate(weight_map, size=images.shape[-2:], mode="nearest")
+            loss = (error * pixel_weights / pixel_weights.mean(dim=(1, 2, 3), keepdim=True)).mean()
+        if self.config.lpips_weight:
+            loss = loss + self.config.lpips_weight * lpips(x_hat.clamp(0, 1), images).mean()
+        return loss
 
     def train_step(self) -> float:
         for group in self.optimizer.param_groups:
@@ -229,6 +236,8 @@ class DeepJSCCTrainer(TrainerBase):
         self.step, self.wall_time = state["step"], state["wall_time"]
 
     def loss_columns(self, mean_loss: float) -> tuple[dict[str, float], str]:
+        if self.config.lpips_weight:  # not an MSE: no PSNR to read off
+            return {"loss": mean_loss}, f"loss {mean_loss:.4f}"
         psnr_db = -10 * math.log10(mean_loss)
         return {"mse": mean_loss, "psnr": psnr_db}, f"train PSNR {psnr_db:.2f} dB"
 
