@@ -42,10 +42,9 @@ def test_one_deepjscc_checkpoint_serves_all_ratios_and_snrs():
     assert table[1 / 24, 20.0] < table[1 / 12, 20.0], table
 
 
-def test_diffusion_receiver_lowers_lpips_at_low_snr_and_pays_in_psnr():
-    """cifar10-diffusion-v1 with its tuned sampler (SDEdit from the DeepJSCC estimate at strength
-    0.3, 3 DDIM steps) against DeepJSCC on the same symbols and noise: lower mean LPIPS and lower
-    PSNR at ratio 1/6, 0 dB (64 CIFAR-10 test images; the model card reports -14% LPIPS there)."""
+def _receivers_on_cifar(checkpoint: str, snr_db: float) -> dict[str, tuple[float, float]]:
+    """Mean (LPIPS, PSNR) of the diffusion receiver and of its DeepJSCC decoder on the same
+    symbols and noise: 64 CIFAR-10 test images (subset_seed 5), ratio 1/6, AWGN."""
     from conftest import SHARED
 
     from linksim.metrics import lpips
@@ -55,13 +54,29 @@ def test_diffusion_receiver_lowers_lpips_at_low_snr_and_pays_in_psnr():
     if not root.is_file():
         pytest.skip(f"{root} not present")
     images = load_dataset("image_folder", image_size=32, num_images=64, split="test", root=str(root), subset_seed=5).images
-    diffusion = DiffusionScheme(DiffusionConfig(steps=3, strength=0.3))
-    state = LinkState(snr_db=torch.zeros(64), bandwidth_ratio=1 / 6)
+    diffusion = DiffusionScheme(DiffusionConfig(checkpoint=checkpoint))  # default sampler: SDEdit 0.3, 3 DDIM steps
+    state = LinkState(snr_db=torch.full((64,), snr_db), bandwidth_ratio=1 / 6)
     seed_everything(11)
     with torch.no_grad():
         tx = diffusion.transmit(images, state)
         rx = AWGNChannel()(tx.symbols, state.snr_db)
-        sampled = diffusion.receive(rx.y, rx.noise_var, tx, state).clamp(0, 1)
-        decoded = diffusion.deepjscc.receive(rx.y, rx.noise_var, tx, state).clamp(0, 1)
-    assert lpips(sampled, images).mean() < 0.95 * lpips(decoded, images).mean()
-    assert psnr(sampled, images).mean() < psnr(decoded, images).mean()
+        outputs = {"diffusion": diffusion.receive(rx.y, rx.noise_var, tx, state),
+                   "deepjscc": diffusion.deepjscc.receive(rx.y, rx.noise_var, tx, state).clamp(0, 1)}
+    return {k: (lpips(x, images).mean().item(), psnr(x, images).mean().item()) for k, x in outputs.items()}
+
+
+def test_diffusion_v1_lowers_lpips_at_low_snr_and_pays_in_psnr():
+    """cifar10-diffusion-v1 (denoising objective only): lower LPIPS and lower PSNR than DeepJSCC at
+    0 dB (the model card reports -9% to -14% LPIPS there)."""
+    result = _receivers_on_cifar("cifar10-diffusion-v1", 0.0)
+    assert result["diffusion"][0] < 0.95 * result["deepjscc"][0]
+    assert result["diffusion"][1] < result["deepjscc"][1]
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 5.0])
+def test_diffusion_v2_lowers_lpips_by_a_quarter_for_little_psnr(snr_db):
+    """cifar10-diffusion-v2 (fine-tuned through its sampler on LPIPS + MSE): LPIPS at least 25%
+    below DeepJSCC's at 0 and 5 dB (the model card reports about -30% or more), PSNR within 0.5 dB."""
+    result = _receivers_on_cifar("cifar10-diffusion-v2", snr_db)
+    assert result["diffusion"][0] < 0.75 * result["deepjscc"][0], result
+    assert result["diffusion"][1] > result["deepjscc"][1] - 0.5, result

@@ -128,6 +128,7 @@ class DiffusionTrainer(TrainerBase):
             init = load_denoiser(config.finetune.init_checkpoint, self.device)
             init.check_pairing(config.finetune.init_checkpoint, config.deepjscc_checkpoint)
             self.model, self.scheduler = init.model.train(), training_scheduler(init.scheduler_config)
+            self.config = config = config.model_copy(update={"model": init.model.config})  # logged as trained
             self.init_sha256 = checkpoint_sha256(config.finetune.init_checkpoint)
             self.finetune_pipeline = DiffusionReceiverPipeline(
                 self.model, sampling_scheduler(config.finetune.sampler, self.scheduler.config))
