@@ -124,7 +124,7 @@ def bench_schemes(args: argparse.Namespace) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sections", nargs="+", default=["denoiser", "schemes"], choices=["denoiser", "schemes"])
-    parser.add_argument("--checkpoint", default="cifar10-diffusion-v1")
+    parser.add_argument("--checkpoint", default="cifar10-diffusion-v2")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32, 250])
     parser.add_argument("--steps", type=int, nargs="+", default=[5, 10, 20])
     parser.add_argument("--images", type=int, default=250)

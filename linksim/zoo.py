@@ -57,10 +57,22 @@ CHECKPOINTS: dict[str, CheckpointInfo] = {
             "v1 + 8k steps of ROI-aware fine-tuning (ROI map input to the encoder, ROI-weighted loss); for roi_weight > 0",
         ),
         CheckpointInfo(
+            "cifar10-deepjscc-lpips-v1",
+            "cifar10-deepjscc-lpips-v1.safetensors",
+            "a2791a6417bba527dd85f4129ce926d47bcaab4fc4e832cd062230f2c7a04dcc",
+            "v1's encoder, decoder fine-tuned 5k steps on MSE + 0.2 LPIPS: the control for cifar10-diffusion-v2's perceptual loss",
+        ),
+        CheckpointInfo(
             "cifar10-diffusion-v1",
             "cifar10-diffusion-v1.safetensors",
             "e34940a30a64011f55ae22d4bc090912fb9b3a00f35227fb2dcc743e5af0a1b1",
             "diffusion receiver (4.5M-param diffusers UNet) on cifar10-deepjscc-v1's received latents; 12k steps on CPU",
+        ),
+        CheckpointInfo(
+            "cifar10-diffusion-v2",
+            "cifar10-diffusion-v2.safetensors",
+            "62ef5f5f8e0d9b4c82a1f9967f11f5eb632586700a08050e3eca851478ee32e2",
+            "v1 + 5k steps fine-tuned through its 3-step SDEdit sampler on LPIPS + MSE (DRaFT); the diffusion scheme's default",
         ),
     ]
 }

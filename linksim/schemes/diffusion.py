@@ -23,16 +23,17 @@ from linksim.schemes.deepjscc import DeepJSCCConfig, DeepJSCCScheme
 
 
 class DiffusionConfig(SchemeConfig):
-    """``{type: diffusion, checkpoint: cifar10-diffusion-v1, sampler: ddim, steps: 3, strength: 0.3, eta: 0}``.
+    """``{type: diffusion, checkpoint: cifar10-diffusion-v2, sampler: ddim, steps: 3, strength: 0.3, eta: 0}``.
 
     ``deepjscc_checkpoint`` defaults to the DeepJSCC checkpoint the denoiser was trained on.
     """
 
     type: Literal["diffusion"] = "diffusion"
-    checkpoint: str = "cifar10-diffusion-v1"
+    checkpoint: str = "cifar10-diffusion-v2"
     deepjscc_checkpoint: str | None = None
     sampler: Literal["ddim", "dpm-solver"] = "ddim"
-    # The defaults are the best setting for cifar10-diffusion-v1 (scenarios/diffusion-sampler-tuning.yaml).
+    # The defaults are the best setting for cifar10-diffusion-v1 (scenarios/diffusion-sampler-tuning.yaml),
+    # the sampler cifar10-diffusion-v2 was then fine-tuned through.
     steps: int = Field(3, ge=1)
     strength: float = Field(0.3, gt=0, le=1)
     eta: float = Field(0.0, ge=0, le=1)
