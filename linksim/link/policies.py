@@ -334,8 +334,8 @@ def binned_by_estimate(rows: pd.DataFrame, metric: str, centres_db: Sequence[flo
     binned = rows[inside].assign(snr_db=centres[np.digitize(estimate[inside], edges[1:-1])])
     table = binned.groupby(["scheme", "snr_db", "bandwidth_ratio"])[metric].agg(mean="mean", count="count").reset_index()
     ratios = table["bandwidth_ratio"].nunique()
-    full = table[table["count"] >= min_frames].groupby("snr_db")["bandwidth_ratio"].transform("count") == ratios
-    kept = table[table["count"] >= min_frames][full]
+    enough = table[table["count"] >= min_frames]
+    kept = enough[enough.groupby("snr_db")["bandwidth_ratio"].transform("count") == ratios]
     if kept.empty:
         raise ScenarioError(f"{source}: no SNR bin has {min_frames} frames at every ratio; "
                             "raise calibration_images or widen calibration_snr_db")
@@ -357,8 +357,6 @@ class ThresholdPolicyConfig(TypedConfig):
     thresholds_db: IncreasingDb = Field(min_length=1)
     ratios: Ratios = Field(min_length=1)
     roi_weights: list[float] | None = None
-
-
 
     @field_validator("roi_weights")
     @classmethod

@@ -77,19 +77,22 @@ def equal_quality_savings(rows: pd.DataFrame, metrics: Sequence[str], bootstrap:
         if len(series) == fixed["bandwidth_ratio"].nunique():
             continue
         trials = np.sort(group["trial"].unique())
-        # Per-trial sums and frame counts of every series: [S, T]; bootstrap = reweighting trials.
-        counts = np.stack([part.groupby("trial").size().reindex(trials, fill_value=0).to_numpy() for *_, part in series])
+
+        def per_trial(column: str | None) -> np.ndarray:
+            """Per-trial sums of ``column`` (frame counts for ``None``) of every series: ``[S, T]``."""
+            return np.stack([(part.groupby("trial").size() if column is None else part.groupby("trial")[column].sum())
+                             .reindex(trials, fill_value=0).to_numpy(dtype=float) for *_, part in series])
+
+        # Bootstrap = reweighting trials; row 0 is the data itself.
         weights = np.vstack([np.ones(len(trials)), rng.multinomial(len(trials), np.full(len(trials), 1 / len(trials)),
                                                                    size=bootstrap)])  # [1 + B, T]
-        frames = weights @ counts.T  # [1 + B, S]
-        uses = weights @ np.stack([part.groupby("trial")["channel_uses"].sum().reindex(trials, fill_value=0)
-                                   for *_, part in series]).T / frames
+        frames = weights @ per_trial(None).T  # [1 + B, S]
+        uses = weights @ per_trial("channel_uses").T / frames
         is_fixed = np.array([kind == "fixed" for kind, *_ in series])
         for metric in metrics:
             if metric not in group or group[metric].isna().all():
                 continue
-            sums = np.stack([part.groupby("trial")[metric].sum().reindex(trials, fill_value=0) for *_, part in series])
-            quality = weights @ sums.T / frames  # [1 + B, S]
+            quality = weights @ per_trial(metric).T / frames  # [1 + B, S]
             for s in np.flatnonzero(~is_fixed):
                 equal = _fixed_uses_at(quality[:, s], quality[:, is_fixed], uses[:, is_fixed])  # [1 + B]
                 saving = 1 - uses[:, s] / equal

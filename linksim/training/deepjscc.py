@@ -75,7 +75,6 @@ class DeepJSCCTrainConfig(StrictModel):
     device: str = "auto"
     threads: int | None = Field(None, ge=1)
 
-
     @field_validator("roi_weights")
     @classmethod
     def _roi_weights(cls, value: list[float]) -> list[float]:

@@ -94,8 +94,8 @@ def _check_config(config: DiffusionTrainConfig, path: str | Path) -> None:
     low, high = config.timestep_range
     if not 0 <= low < high <= 1000:
         raise ScenarioError(f"{path}: timestep_range: needs 0 <= low < high <= 1000, got [{low}, {high}]")
-    samplers = [config.eval_sampler] + ([config.finetune.sampler] if config.finetune else [])
-    for field, sampler in zip(("eval_sampler", "finetune.sampler"), samplers):
+    samplers = {"eval_sampler": config.eval_sampler, **({"finetune.sampler": config.finetune.sampler} if config.finetune else {})}
+    for field, sampler in samplers.items():
         if sampler not in SAMPLERS:
             raise ScenarioError(f"{path}: {field}: unknown sampler '{sampler}' (accepted: {', '.join(SAMPLERS)})")
     if config.finetune and "model" in config.model_fields_set:
