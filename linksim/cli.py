@@ -19,7 +19,8 @@ examples:
   linksim train diffusion --config configs/train-diffusion-cifar10-cpu.yaml
   linksim calibrate-mcs --out bler-rayleigh.csv --channel "{type: rayleigh}"
                                                     measure the BLER table the adaptive MCS uses
-  linksim list                                      schemes, channels, codecs, MCS table, checkpoints
+  linksim list                                      schemes, channels, codecs, MCS table, checkpoints,
+                                                    reference sets
 """
 
 
@@ -84,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--min-errors", type=int, default=100, metavar="N", help="stop a point after N block errors (default 100)")
     calibrate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    sub.add_parser("list", help="list schemes, channels, datasets, metrics, codecs, MCS table and checkpoints",
+    sub.add_parser("list", help="list schemes, channels, datasets, metrics, codecs, MCS table, checkpoints "
+                   "and reference sets",
                    description="List everything a scenario can name, with options and defaults.")
     return parser
 
@@ -202,6 +204,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from linksim.channels import CHANNELS
     from linksim.data import DATASETS
     from linksim.metrics import METRICS
+    from linksim.references import REFERENCES, describe_reference, read_reference
     from linksim.schemes import SCHEMES
     from linksim.zoo import CHECKPOINTS
 
@@ -219,6 +222,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print("  (none shipped yet)")
     for name, info in CHECKPOINTS.items():
         print(f"  {name:24s} {info.summary}")
+    print("reference sets (references: [<name> | FILE.csv]; published points on <metric>_vs_snr plots):")
+    for name in REFERENCES:
+        print(f"  {name:24s} {describe_reference(read_reference(name))}")
     return 0
 
 

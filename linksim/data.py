@@ -12,10 +12,13 @@ Datasets (``DATASETS`` maps name -> description and loader):
   ``<split>/<class>/<file>``, or a plain folder of images (see :func:`_split_members`).
 - ``skimage-samples``: deterministic random crops of the colour photographs that ship inside the
   scikit-image wheel, so a fresh machine can run the quickstart with no data at all.
+- ``kodak``: the 24 Kodak originals, every file checked against its published SHA-256.
 
 Common rules: ``num_images`` picks a seeded random subset (``subset_seed``) that does not depend on
 file-system or archive order; images that are not ``S x S`` get their shorter side resized to
-``S`` (bicubic, antialiased) and are centre-cropped. Every user-facing problem raises
+``S`` (bicubic, antialiased) and are centre-cropped. ``image_size=None`` keeps the native size
+(``image_folder``, ``kodak``): images of several sizes are then batched size by size; an optional
+centre ``crop`` applies after. Every user-facing problem raises
 :class:`~linksim.errors.DatasetError` with a one-line message naming the path or field.
 """
 
@@ -66,31 +69,59 @@ class ImageSet:
     """A loaded dataset.
 
     Attributes:
-        images: ``[N, 3, H, W]`` float32 in ``[0, 1]``, RGB, contiguous, on the CPU.
+        images: ``[N, 3, H, W]`` float32 in ``[0, 1]``, RGB, contiguous, on the CPU, when every
+            image has the same size; otherwise a list of ``N`` tensors ``[3, H_i, W_i]`` (a
+            native-size dataset such as Kodak, 768x512 and 512x768): see :meth:`size_groups`.
         ids: ``N`` stable, human-readable ids (e.g. ``"test/cat/0042.jpg"``,
-            ``"cifar10/test/00042"``, ``"astronaut/crop003"``).
+            ``"cifar10/test/00042"``, ``"astronaut/crop003"``, ``"kodim01"``).
         name: the dataset name (a key of :data:`DATASETS`).
     """
 
-    images: torch.Tensor
+    images: torch.Tensor | list[torch.Tensor]
     ids: list[str]
     name: str
 
     def __post_init__(self) -> None:
-        if self.images.ndim != 4 or self.images.shape[1] != 3:
-            raise ValueError(f"images must be [N, 3, H, W], got {tuple(self.images.shape)}")
-        if len(self.ids) != self.images.shape[0]:
-            raise ValueError(f"{len(self.ids)} ids for {self.images.shape[0]} images")
+        shapes = [tuple(self.images.shape[1:])] if isinstance(self.images, torch.Tensor) else \
+            [tuple(image.shape) for image in self.images]
+        if isinstance(self.images, torch.Tensor) and self.images.ndim != 4 or any(len(s) != 3 or s[0] != 3 for s in shapes):
+            raise ValueError(f"images must be [N, 3, H, W] or a list of [3, H, W], got {shapes[:3]}")
+        if len(self.ids) != len(self.images):
+            raise ValueError(f"{len(self.ids)} ids for {len(self.images)} images")
+
+    @classmethod
+    def from_pixels(cls, pixels: Sequence[np.ndarray], ids: list[str], name: str) -> "ImageSet":
+        """uint8 ``[H, W, 3]`` images -> an ImageSet (one tensor when they share a size)."""
+        if len({p.shape for p in pixels}) == 1:
+            return cls(_to_tensor(np.stack(pixels)), ids, name)
+        return cls([_to_tensor(p[None])[0] for p in pixels], ids, name)
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def uniform(self) -> bool:
+        """Whether every image has the same size (``images`` is one tensor)."""
+        return isinstance(self.images, torch.Tensor)
+
+    def size_groups(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``(indices [n], images [n, 3, H, W])`` per image size, in order of first appearance;
+        one group holding everything when the images share a size."""
+        if isinstance(self.images, torch.Tensor):
+            return [(torch.arange(len(self)), self.images)]
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for i, image in enumerate(self.images):
+            by_size.setdefault(tuple(image.shape[-2:]), []).append(i)
+        return [(torch.tensor(index), torch.stack([self.images[i] for i in index])) for index in by_size.values()]
+
     def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, list[str]]]:
-        """Yield ``([B, 3, H, W] view, ids)`` pairs in order; the last batch may be smaller."""
+        """Yield ``([B, 3, H, W], ids)`` pairs, size group by size group, in order within a group;
+        the last batch of a group may be smaller."""
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        for start in range(0, len(self), batch_size):
-            yield self.images[start : start + batch_size], self.ids[start : start + batch_size]
+        for index, images in self.size_groups():
+            for start in range(0, len(index), batch_size):
+                yield images[start : start + batch_size], [self.ids[i] for i in index[start : start + batch_size].tolist()]
 
 
 @dataclass(frozen=True)
@@ -98,11 +129,13 @@ class DatasetInfo:
     """A registry entry: a one-line description (for ``linksim list``) and the loader.
 
     ``loader(*, image_size, num_images, split, root, subset_seed) -> ImageSet``; arguments are
-    already checked by :func:`load_dataset`.
+    already checked by :func:`load_dataset`. ``image_size=None`` asks for native size; loaders
+    that cannot give it say so (``native``).
     """
 
     description: str
     loader: Callable[..., ImageSet]
+    native: bool = False
 
 
 # ----------------------------------------------------------------------------------------------
@@ -212,11 +245,20 @@ def _split_members(names: Sequence[str], split: str, has_split_folder: bool, whe
     return sorted(names)
 
 
-def _decode(data: bytes, size: int, where: str) -> np.ndarray:
-    """Encoded image bytes -> uint8 ``[size, size, 3]`` RGB."""
+def _decode(data: bytes, size: int | None, where: str) -> np.ndarray:
+    """Encoded image bytes -> uint8 RGB ``[size, size, 3]`` (``size=None``: native ``[H, W, 3]``).
+
+    At native size only RGB files are accepted: a greyscale or RGBA file in an evaluation set is
+    almost always a mistake, and converting it silently would change what is measured.
+    """
     try:
         with Image.open(io.BytesIO(data)) as image:
-            return np.asarray(_fit(image.convert("RGB"), size))
+            if size is None and image.mode != "RGB":
+                raise DatasetError(f"dataset.root: {where} is {image.mode}, not 8-bit RGB (convert it to RGB)")
+            image = image.convert("RGB")
+            return np.asarray(image if size is None else _fit(image, size))
+    except DatasetError:
+        raise
     except Exception as error:  # Pillow raises many types for corrupt files (OSError, SyntaxError, ...)
         raise DatasetError(f"dataset.root: cannot read image {where} ({_one_line(error)})") from error
 
@@ -268,20 +310,29 @@ def _open_image_source(path: Path, split: str) -> Iterator[tuple[list[str], bool
         yield list(members), has_split, read_members
 
 
-def _load_image_folder(
-    *, image_size: int, num_images: int | None, split: str, root: str | Path | None, subset_seed: int
-) -> ImageSet:
-    """Images from a folder or tar (``<split>/<class>/<file>`` or plain); ids are paths in the root."""
+def read_image_folder(
+    root: str | Path | None, split: str, num_images: int | None, subset_seed: int, size: int | None
+) -> tuple[list[np.ndarray], list[str]]:
+    """Decoded uint8 ``[H, W, 3]`` images of a folder or tar (``<split>/<class>/<file>`` or plain)
+    and their ids (paths in the root): ``size x size`` (shorter side resized, centre crop), or at
+    native size with ``size=None``."""
     path = _existing_root(root, "image_folder")
     archive = path.is_file()
     with _open_image_source(path, split) as (names, has_split, read):
         names = _split_members(names, split, has_split, str(path))
         where = f"{path} (split '{split}')" if has_split else str(path)
         chosen = [names[i] for i in _subset(len(names), num_images, subset_seed, where)]
-        pixels = np.empty((len(chosen), image_size, image_size, 3), np.uint8)
-        for i, (name, data) in enumerate(zip(chosen, read(chosen), strict=True)):
-            pixels[i] = _decode(data, image_size, f"{path}:{name}" if archive else str(path / name))
-    return ImageSet(_to_tensor(pixels), chosen, "image_folder")
+        pixels = [_decode(data, size, f"{path}:{name}" if archive else str(path / name))
+                  for name, data in zip(chosen, read(chosen), strict=True)]
+    return pixels, chosen
+
+
+def _load_image_folder(
+    *, image_size: int | None, num_images: int | None, split: str, root: str | Path | None, subset_seed: int
+) -> ImageSet:
+    """Images from a folder or tar (``<split>/<class>/<file>`` or plain); ids are paths in the root."""
+    pixels, ids = read_image_folder(root, split, num_images, subset_seed, image_size)
+    return ImageSet.from_pixels(pixels, ids, "image_folder")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -480,6 +531,65 @@ def _load_skimage_samples(
 
 
 # ----------------------------------------------------------------------------------------------
+# kodak: the 24 Kodak lossless true-colour photographs, checksummed
+
+KODAK_URL = "https://r0k.us/graphics/kodak/kodak/{name}"
+KODAK_SUMS = Path(__file__).parent / "checksums" / "kodak.sha256"  # the published SHA-256 of each file
+
+
+def _kodak_sums() -> dict[str, str]:
+    """``{file name: sha256}`` of the 24 originals (shipped with the package)."""
+    pairs = (line.split() for line in KODAK_SUMS.read_text().splitlines() if line.strip())
+    return {name: digest for digest, name in pairs}
+
+
+def _download_kodak(folder: Path, names: Sequence[str]) -> None:
+    """Fetch missing Kodak files into ``folder`` (atomically, one file at a time)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        target = folder / name
+        if target.exists():
+            continue
+        try:
+            with urllib.request.urlopen(KODAK_URL.format(name=name), timeout=60) as response:
+                data = response.read()
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            raise DatasetError(
+                f"kodak: download of {KODAK_URL.format(name=name)} failed ({_one_line(error)}); set dataset.root "
+                "to a folder holding kodim01.png ... kodim24.png"
+            ) from error
+        with tempfile.NamedTemporaryFile(dir=folder, delete=False) as tmp:
+            tmp.write(data)
+        os.replace(tmp.name, target)
+
+
+def _load_kodak(
+    *, image_size: int | None, num_images: int | None, split: str, root: str | Path | None, subset_seed: int
+) -> ImageSet:
+    """Kodak from ``root`` (or downloaded once to the cache); every file's SHA-256 is checked
+    against the published checksums, so an altered or recompressed copy is refused. Ids
+    ``kodim01`` ... ``kodim24``; 768x512 and 512x768 at native size."""
+    if split != "test":
+        raise DatasetError(f"dataset.split: kodak has only the split 'test' (evaluation only), got '{split}'")
+    sums = _kodak_sums()
+    if root is None:
+        folder = _cache_dir().parent / "kodak"
+        _download_kodak(folder, list(sums))
+    else:
+        folder = _existing_root(root, "kodak")
+    for name, expected in sums.items():
+        path = folder / name
+        if not path.is_file():
+            raise DatasetError(f"dataset.root: {path} is missing (Kodak is kodim01.png ... kodim24.png)")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            raise DatasetError(f"dataset.root: {path} fails its checksum (not the original Kodak file)")
+    names = list(sums)
+    chosen = [names[i] for i in _subset(len(names), num_images, subset_seed, str(folder))]
+    pixels = [_decode((folder / name).read_bytes(), image_size, str(folder / name)) for name in chosen]
+    return ImageSet.from_pixels(pixels, [PurePosixPath(name).stem for name in chosen], "kodak")
+
+
+# ----------------------------------------------------------------------------------------------
 # Registry and entry point
 
 
@@ -491,10 +601,16 @@ DATASETS: dict[str, DatasetInfo] = {
     "image_folder": DatasetInfo(
         "a folder or .tar of <split>/<class>/<file> images (or a plain folder of images); root required",
         _load_image_folder,
+        native=True,
     ),
     "cifar10": DatasetInfo(
         "official CIFAR-10 python release from root, or downloaded once to ~/.cache/linksim/cifar10",
         _load_cifar10,
+    ),
+    "kodak": DatasetInfo(
+        "the 24 Kodak photos (768x512, both orientations) from root, checksummed; evaluation only",
+        _load_kodak,
+        native=True,
     ),
 }
 
@@ -504,35 +620,59 @@ def available_datasets() -> list[str]:
     return list(DATASETS)
 
 
+def _centre_crop(images: ImageSet, crop: tuple[int, int]) -> ImageSet:
+    """The centre ``crop = (h, w)`` of every image; DatasetError naming an image that is smaller."""
+    h, w = crop
+    out = []
+    for (index, group) in images.size_groups():
+        gh, gw = group.shape[-2:]
+        if gh < h or gw < w:
+            raise DatasetError(f"dataset.crop: {h}x{w} is larger than image {images.ids[int(index[0])]} ({gh}x{gw})")
+        top, left = (gh - h) // 2, (gw - w) // 2
+        out.append((index, group[..., top : top + h, left : left + w]))
+    stacked = torch.empty(len(images), 3, h, w)
+    for index, group in out:
+        stacked[index] = group
+    return ImageSet(stacked, images.ids, images.name)
+
+
 def load_dataset(
     name: str,
     *,
-    image_size: int,
+    image_size: int | None,
     num_images: int | None = None,
     split: str = "test",
     root: str | Path | None = None,
     subset_seed: int = 0,
+    crop: tuple[int, int] | None = None,
 ) -> ImageSet:
-    """Load ``num_images`` images (all if ``None``) of dataset ``name`` as ``[N, 3, S, S]``.
+    """Load ``num_images`` images (all if ``None``) of dataset ``name``.
 
     Args:
         name: a key of :data:`DATASETS`.
-        image_size: side ``S`` of the square output images.
+        image_size: side ``S`` of square ``[N, 3, S, S]`` images (shorter side resized, centre
+            crop), or ``None`` for the native size (no resize; sizes may differ, see
+            :meth:`ImageSet.size_groups`), where the dataset supports it.
         num_images: size of the seeded random subset (``subset_seed``); for ``skimage-samples``
             the number of crops (default 64).
         split: split folder / CIFAR-10 split (``train`` or ``test``).
         root: where the data lives (see each dataset); relative paths are relative to the cwd.
         subset_seed: seed of the subset (or of the crops for ``skimage-samples``).
+        crop: ``(h, w)``: then the centre ``h x w`` of every image (after any resize).
 
     Raises:
         DatasetError: for any problem with the request or the data, in one line.
     """
     if name not in DATASETS:
         raise DatasetError(f"dataset.name: unknown dataset '{name}' (accepted: {', '.join(DATASETS)})")
-    if image_size <= 0:
+    if image_size is None and not DATASETS[name].native:
+        native = ", ".join(n for n, info in DATASETS.items() if info.native)
+        raise DatasetError(f"dataset.image_size: {name} has no native size; give a number (native size: {native})")
+    if image_size is not None and image_size <= 0:
         raise DatasetError(f"dataset.image_size: must be a positive number of pixels, got {image_size}")
     if num_images is not None and num_images <= 0:
         raise DatasetError(f"dataset.num_images: must be a positive number of images, got {num_images}")
-    return DATASETS[name].loader(
+    images = DATASETS[name].loader(
         image_size=image_size, num_images=num_images, split=split, root=root, subset_seed=subset_seed
     )
+    return images if crop is None else _centre_crop(images, crop)

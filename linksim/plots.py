@@ -1,5 +1,6 @@
-"""Figures: a metric against SNR (one panel per bandwidth ratio, one curve per scheme, 95% CIs);
-for time-varying links also quality against the mean ratio used, and a per-frame time trace."""
+"""Figures: a metric against SNR (one panel per bandwidth ratio, one curve per scheme, 95% CIs,
+published reference points beside them); for time-varying links also quality against the mean
+ratio used, and a per-frame time trace."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.artist import Artist  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from linksim.metrics import METRICS  # noqa: E402
+from linksim.references import CURVE_KEYS, reference_label, reference_points  # noqa: E402
 from linksim.results import LINK_COLUMNS, atomic_write  # noqa: E402
 from linksim.schema import ratio_label  # noqa: E402
 
@@ -35,11 +40,12 @@ def _panel_title(ratio: float) -> str:
     return "ratio chosen per frame (rate policy)" if ratio == 0 else f"bandwidth ratio k/n = {ratio_label(ratio)}"
 
 
-def plot_metric_vs_snr(summary: pd.DataFrame, metric: str, path: Path, title: str = "") -> None:
-    """Draw ``metric`` against SNR from a long-form summary (see :func:`results.summarize`).
+def metric_vs_snr_figure(summary: pd.DataFrame, metric: str, references: pd.DataFrame | None = None) -> Figure:
+    """The figure of :func:`plot_metric_vs_snr` (not yet titled or written).
 
-    One panel per bandwidth ratio, one curve per scheme (and ROI weight, channel, rate policy,
-    speed, feedback delay when these vary), the mean with markers and its 95% CI as a shaded band. Written atomically as PNG.
+    ``references``: published points (columns of :func:`linksim.references.read_reference`),
+    already restricted to the scenario's channel types; each panel draws those of ``metric`` at
+    its bandwidth ratio.
     """
     data = summary[summary["metric"] == metric]
     if data.empty:
@@ -53,6 +59,7 @@ def plot_metric_vs_snr(summary: pd.DataFrame, metric: str, path: Path, title: st
     fig, axes = plt.subplots(
         1, len(ratios), figsize=(4.6 * len(ratios) + 0.6, 3.8), sharey=True, squeeze=False
     )
+    markers = _reference_markers(references)
     for ax, ratio in zip(axes[0], ratios):
         panel = data[data["bandwidth_ratio"] == ratio]
         for _, curve in panel.groupby(curve_keys, sort=False):
@@ -61,12 +68,52 @@ def plot_metric_vs_snr(summary: pd.DataFrame, metric: str, path: Path, title: st
             (line,) = ax.plot(curve["snr_db"], curve["mean"], marker="o", ms=4, label=label)
             ax.fill_between(curve["snr_db"], curve["ci95_low"], curve["ci95_high"],
                             color=line.get_color(), alpha=0.2, linewidth=0)
+        if references is not None:
+            _draw_references(ax, reference_points(references, metric, ratio), markers)
         ax.set_title(_panel_title(ratio))
         ax.set_xlabel("SNR [dB]")
         ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel(y_label)
-    axes[0][-1].legend(loc="best", fontsize="small")
-    _finish(fig, path, title)
+    # Every label once, from all panels: a published curve may lie in one panel only.
+    legend: dict[str, Artist] = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    axes[0][-1].legend(legend.values(), legend.keys(), loc="best", fontsize="small")
+    return fig
+
+
+def plot_metric_vs_snr(summary: pd.DataFrame, metric: str, path: Path, title: str = "",
+                       references: pd.DataFrame | None = None) -> None:
+    """Draw ``metric`` against SNR from a long-form summary (see :func:`results.summarize`).
+
+    One panel per bandwidth ratio, one curve per scheme (and ROI weight, channel, rate policy,
+    speed, feedback delay when these vary), the mean with markers and its 95% CI as a shaded
+    band; with ``references``, the published points of ``metric`` at each panel's ratio as
+    unfilled dark markers joined by thin dashed lines, one marker per published curve. Written
+    atomically as PNG.
+    """
+    _finish(metric_vs_snr_figure(summary, metric, references), path, title)
+
+
+_REFERENCE_MARKERS = "s^vDp<>h*X"
+
+
+def _reference_markers(references: pd.DataFrame | None) -> dict[tuple[str, ...], str]:
+    """A marker per published curve (:data:`CURVE_KEYS`), the same in every panel and plot."""
+    if references is None:
+        return {}
+    curves = references[CURVE_KEYS].drop_duplicates().itertuples(index=False)
+    return {tuple(curve): _REFERENCE_MARKERS[i % len(_REFERENCE_MARKERS)] for i, curve in enumerate(curves)}
+
+
+def _draw_references(ax: Axes, points: pd.DataFrame, markers: dict[tuple[str, ...], str]) -> None:
+    """Published points (sorted by curve and SNR), dark and unfilled so they read apart from ours."""
+    for key, curve in points.groupby(CURVE_KEYS, sort=False):
+        dataset, scheme, citation = key
+        ax.plot(curve["snr_db"], curve["value"], linestyle="--", linewidth=0.8, color="0.2",
+                marker=markers[tuple(key)], ms=5, markerfacecolor="none",
+                label=reference_label(scheme, citation, dataset))
 
 
 def plot_metric_vs_ratio(summary: pd.DataFrame, metric: str, path: Path, title: str = "") -> None:
@@ -158,9 +205,10 @@ def _finish(fig, path: Path, title: str, bottom: float = 0.0) -> None:
 
 
 def plot_all(summary: pd.DataFrame, plots: list[str], out_dir: Path, title: str = "",
-             rows: pd.DataFrame | None = None) -> list[Path]:
+             rows: pd.DataFrame | None = None, references: pd.DataFrame | None = None) -> list[Path]:
     """Draw every plot named in ``plots`` (``<metric>_vs_snr``; with a link ``<metric>_vs_ratio``
-    and ``<metric>_time_trace``, which needs ``rows``) into ``out_dir``; return the paths."""
+    and ``<metric>_time_trace``, which needs ``rows``) into ``out_dir``; return the paths.
+    ``references`` (see :func:`linksim.references.scenario_references`) go on the ``_vs_snr`` plots."""
     paths = []
     for name in plots:
         path = out_dir / f"{name}.png"
@@ -171,6 +219,6 @@ def plot_all(summary: pd.DataFrame, plots: list[str], out_dir: Path, title: str 
                 raise ValueError(f"{name} needs the result rows")
             plot_time_trace(rows, name.removesuffix("_time_trace"), path, title=title)
         else:
-            plot_metric_vs_snr(summary, name.removesuffix("_vs_snr"), path, title=title)
+            plot_metric_vs_snr(summary, name.removesuffix("_vs_snr"), path, title=title, references=references)
         paths.append(path)
     return paths

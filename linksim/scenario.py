@@ -20,10 +20,11 @@ import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from linksim.channels import CHANNELS
-from linksim.data import available_datasets
+from linksim.data import ImageSet, available_datasets, load_dataset
 from linksim.errors import ScenarioError
 from linksim.link import FixedPolicyConfig, LinkConfig, RatePolicyConfig
 from linksim.metrics import available_metrics, region_metrics
+from linksim.references import read_reference
 from linksim.roi import RoiConfig
 from linksim.schema import StrictModel, parse_ratio
 from linksim.schemes import SCHEMES
@@ -39,14 +40,42 @@ ChannelEntry = Annotated[
 
 
 class DatasetConfig(StrictModel):
-    """Which images to send. ``num_images`` picks a seeded random subset (``subset_seed``)."""
+    """Which images to send. ``num_images`` picks a seeded random subset (``subset_seed``).
+
+    ``image_size``: the side of square images (shorter side resized, centre crop), or
+    ``native`` (no resize; ``image_folder`` and ``kodak``). ``crop``: the centre ``crop`` x
+    ``crop`` (or ``[h, w]``) of every image after that.
+    """
 
     name: str
-    image_size: int = Field(32, gt=0)
+    image_size: Annotated[int, Field(gt=0, le=8192)] | Literal["native"] = 32
     num_images: int | None = Field(None, gt=0)
     split: str = "test"
     root: str | None = None
     subset_seed: int = 0
+    crop: Annotated[int, Field(gt=0, le=8192)] | tuple[Annotated[int, Field(gt=0, le=8192)], Annotated[int, Field(gt=0, le=8192)]] | None = None
+
+    @property
+    def size(self) -> int | None:
+        """``image_size`` for :func:`linksim.data.load_dataset` (``None``: native)."""
+        return None if self.image_size == "native" else self.image_size
+
+    @property
+    def crop_size(self) -> tuple[int, int] | None:
+        """``crop`` as ``(h, w)``."""
+        return (self.crop, self.crop) if isinstance(self.crop, int) else self.crop
+
+    def load(self) -> "ImageSet":
+        """The images this entry names (see :func:`linksim.data.load_dataset`)."""
+        return load_dataset(self.name, image_size=self.size, num_images=self.num_images, split=self.split,
+                            root=self.root, subset_seed=self.subset_seed, crop=self.crop_size)
+
+    def describe(self) -> str:
+        """``24 kodak images (native size)``-style text for logs and ``validate``."""
+        size = "native size" if self.size is None else f"{self.size}x{self.size}"
+        if self.crop_size:
+            size += f", centre {self.crop_size[0]}x{self.crop_size[1]}"
+        return f"{f'{self.num_images} ' if self.num_images else ''}{self.name} images ({size})"
 
     @field_validator("name")
     @classmethod
@@ -175,6 +204,9 @@ class Scenario(StrictModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     link: LinkConfig | None = None
     rate_policy: list[RatePolicyConfig] = Field(default_factory=lambda: [FixedPolicyConfig()], min_length=1)
+    # Published points drawn on the <metric>_vs_snr plots (linksim.references); plots only, so
+    # not part of any point's cache key.
+    references: list[str] = Field(default_factory=list)
 
     @field_validator("channel", "rate_policy", mode="before")
     @classmethod
@@ -188,6 +220,16 @@ class Scenario(StrictModel):
             if name not in available_metrics():
                 raise ValueError(f"unknown metric '{name}' (accepted: {', '.join(available_metrics())})")
         return names
+
+    @field_validator("references")
+    @classmethod
+    def _readable_references(cls, entries: list[str]) -> list[str]:
+        for entry in entries:  # read now, so that a bad file fails validate, not the plots after a run
+            try:
+                read_reference(entry)
+            except ScenarioError as exc:
+                raise ValueError(str(exc)) from None
+        return entries
 
     @model_validator(mode="after")
     def _consistent(self) -> "Scenario":

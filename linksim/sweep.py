@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from linksim import __version__
 from linksim.channels import Channel, ChannelOutput, build_channel
-from linksim.data import ImageSet, load_dataset
+from linksim.data import ImageSet
 from linksim.errors import ScenarioError
 from linksim.gallery import render_examples
 from linksim.link import FeedbackPath, RatePolicy, TargetQualityPolicyConfig, build_policy
@@ -48,6 +48,7 @@ from linksim.link.savings import equal_quality_savings
 from linksim.link.schedule import frame_channel, plan_frames
 from linksim.metrics import compute_metrics
 from linksim.plots import plot_all
+from linksim.references import scenario_references
 from linksim.randomness import resolve_device, seed_everything
 from linksim.results import read_rows, summarize, write_csv, write_json, write_text
 from linksim.roi import build_masks
@@ -55,6 +56,16 @@ from linksim.scenario import Scenario, SweepPoint, parse_scenario
 from linksim.schemes import LinkState, Scheme, Transmission, build_scheme, channel_uses
 
 ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ImageGroup:
+    """The evaluation images of one size: dataset indices ``[n]``, pixels ``[n, 3, H, W]`` and
+    ROI masks ``[n, 1, H, W]`` (``None`` without a ``roi:`` block), on the evaluation device."""
+
+    index: torch.Tensor
+    pixels: torch.Tensor
+    roi_masks: torch.Tensor | None
 
 
 @dataclass(frozen=True)
@@ -94,21 +105,35 @@ class PointEvaluator:
     def __init__(self, scenario: Scenario, device: str) -> None:
         self.scenario = scenario
         self.device = device
-        ds = scenario.dataset
-        self.images: ImageSet = load_dataset(
-            ds.name, image_size=ds.image_size, num_images=ds.num_images, split=ds.split,
-            root=ds.root, subset_seed=ds.subset_seed,
-        )
-        self.pixels = self.images.images.to(device)
-        self.roi_masks = (
-            build_masks(scenario.roi, self.images.images, self.images.ids).to(device) if scenario.roi else None
-        )
+        self.images: ImageSet = scenario.dataset.load()
+        if scenario.link is not None and not self.images.uniform:
+            raise ScenarioError(f"dataset: a time-varying link sends one image per frame and needs images of one "
+                                f"size; {scenario.dataset.name} has several (set dataset.image_size or dataset.crop)")
+        # One group per image size (one group for square datasets): batches never mix sizes.
+        self.groups: list[ImageGroup] = []
+        for index, pixels in self.images.size_groups():
+            ids = [self.images.ids[i] for i in index.tolist()]
+            masks = build_masks(scenario.roi, pixels, ids).to(device) if scenario.roi else None
+            self.groups.append(ImageGroup(index, pixels.to(device), masks))
         self.schemes: dict[str, Scheme] = {s.label: build_scheme(s, device) for s in scenario.schemes}
         for scheme in self.schemes.values():
             for each in [scheme, *scheme.hindsight_candidates()]:
-                each.prepare(self.pixels)
+                for group in self.groups:
+                    each.prepare(group.pixels)
         self.channels: dict[str, Channel] = {c.label: build_channel(c, device) for c in scenario.channel}
         self._calibrations: dict[tuple[str, str], pd.DataFrame] = {}
+
+    @property
+    def pixels(self) -> torch.Tensor:
+        """All images ``[N, 3, H, W]`` (datasets of one image size: time-varying links, calibration)."""
+        assert len(self.groups) == 1, "only for datasets of one image size"
+        return self.groups[0].pixels
+
+    @property
+    def roi_masks(self) -> torch.Tensor | None:
+        """ROI masks ``[N, 1, H, W]`` of :attr:`pixels`, or ``None`` without a ``roi:`` block."""
+        assert len(self.groups) == 1, "only for datasets of one image size"
+        return self.groups[0].roi_masks
 
     @property
     def images_per_point(self) -> int:
@@ -182,20 +207,25 @@ class PointEvaluator:
             return self._evaluate_link(task, scheme, progress)
         point, scenario = task.point, self.scenario
         seed_everything(task.seed)
-        n_images = len(self.images)
+        trials, batch_size = scenario.monte_carlo.trials, scenario.monte_carlo.batch_size
         frames = []
-        for start in range(0, self.images_per_point, scenario.monte_carlo.batch_size):
-            # Batches run over the flattened (trial, image) index, so small datasets still fill them.
-            flat = torch.arange(start, min(start + scenario.monte_carlo.batch_size, self.images_per_point))
-            trial, index = flat // n_images, flat % n_images
-            x = self.pixels[index.to(self.device)]
-            mask = None if self.roi_masks is None else self.roi_masks[index.to(self.device)]
-            x_hat, tx, received = self.link(scheme, point.channel, x, self.point_state(point, x, mask))
-            frames.append(self._batch_rows(x, index, mask, x_hat, tx, received, trial=trial.numpy()))
-            progress(len(flat))
+        for group in self.groups:
+            n_images = len(group.index)
+            k = channel_uses(tuple(group.pixels.shape[1:]), point.bandwidth_ratio)
+            for start in range(0, n_images * trials, batch_size):
+                # Batches run over the flattened (trial, image) index, so small datasets still fill them.
+                flat = torch.arange(start, min(start + batch_size, n_images * trials))
+                trial, local = flat // n_images, (flat % n_images).to(self.device)
+                x = group.pixels[local]
+                mask = None if group.roi_masks is None else group.roi_masks[local]
+                x_hat, tx, received = self.link(scheme, point.channel, x, self.point_state(point, x, mask))
+                frames.append(self._batch_rows(x, group.index[local.cpu()], mask, x_hat, tx, received,
+                                               trial=trial.numpy(), channel_uses=k))
+                progress(len(flat))
         rows = pd.concat(frames, ignore_index=True)
-        k = channel_uses(tuple(self.pixels.shape[1:]), point.bandwidth_ratio)
-        return self._coordinates(rows, point, channel_uses=k)
+        if len(self.groups) > 1:  # rows in (trial, image) order, as for one size
+            rows = rows.sort_values(["trial", "image_index"], kind="stable", ignore_index=True)
+        return self._coordinates(rows, point, channel_uses=rows.pop("channel_uses").to_numpy())
 
     def _policy(self, point: SweepPoint, scheme: Scheme) -> RatePolicy:
         config = self.scenario.policy_config(point.policy)
@@ -370,7 +400,8 @@ def run_sweep(
         write_csv(savings, out / "savings.csv")
     else:
         (out / "savings.csv").unlink(missing_ok=True)  # from an earlier run of another grid
-    plots = plot_all(summary, scenario.plots, out, title=_plot_title(scenario), rows=rows)
+    plots = plot_all(summary, scenario.plots, out, title=_plot_title(scenario), rows=rows,
+                     references=scenario_references(scenario))
     if scenario.output.examples is not None:
         plots.append(render_examples(scenario, evaluator or PointEvaluator(scenario, device), out / "examples.png"))
     write_json(
@@ -387,7 +418,8 @@ def replot(out_dir: Path) -> list[Path]:
     scenario = load_scenario(out_dir / "scenario.yaml")
     summary = pd.read_csv(out_dir / "summary.csv", dtype={"scheme": str, "channel": str})
     rows = read_rows(out_dir / "rows.csv") if any(p.endswith("_time_trace") for p in scenario.plots) else None
-    return plot_all(summary, scenario.plots, out_dir, title=_plot_title(scenario), rows=rows)
+    return plot_all(summary, scenario.plots, out_dir, title=_plot_title(scenario), rows=rows,
+                    references=scenario_references(scenario))
 
 
 def _file_name(label: str) -> str:
@@ -396,10 +428,8 @@ def _file_name(label: str) -> str:
 
 
 def _plot_title(scenario: Scenario) -> str:
-    ds = scenario.dataset
-    n = f"{ds.num_images} " if ds.num_images else ""
     channels = ", ".join(c.label for c in scenario.channel)
-    return f"{scenario.name}: {n}{ds.name} images ({ds.image_size}x{ds.image_size}), channel: {channels}"
+    return f"{scenario.name}: {scenario.dataset.describe()}, channel: {channels}"
 
 
 def _clear_outputs(out: Path, plots: list[str]) -> None:

@@ -59,6 +59,9 @@ class _KnowsTheImage(torch.nn.Module):
         self.clean, self.alphas = clean, scheduler.alphas_cumprod
         self.config = DenoiserConfig(image_size=clean.shape[-1])
 
+    def image_shape(self, cond):
+        return tuple(self.clean.shape[-2:])
+
     def forward(self, x_t, t, cond):
         a = self.alphas[t].sqrt()[:, None, None, None]
         s = (1 - self.alphas[t]).sqrt()[:, None, None, None]

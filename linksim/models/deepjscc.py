@@ -8,7 +8,8 @@ serves every point of a sweep.
 
 **Adaptive rate.** Trained with a random bandwidth ratio per image, the encoder learns to put
 the most important information in its first latent channels: for ratio r only the first
-``c(r) = 2 r (3 H W) / (H W / 16)`` channels are sent (two real values per complex channel use);
+``c(r) = 2 r (3 H W) / (H W / f^2)`` channels are sent (two real values per complex channel use,
+``f = 2 ** downsample`` the encoder's downsampling: 4 for the CIFAR models, 8 for the photo models);
 the decoder gets zeros for the rest and knows r through its AF modules.
 
 **ROI-aware encoder** (``roi_input=True``): the encoder also sees the ROI weight map
@@ -68,21 +69,21 @@ class _Stage(nn.Module):
 
 
 class DeepJSCCEncoder(nn.Module):
-    """Image ``[B, 3, H, W]`` in [0, 1] (+ ROI map ``[B, 1, H, W]``) -> latent ``[B, C_max, H/4, W/4]``.
+    """Image ``[B, 3, H, W]`` in [0, 1] (+ ROI map ``[B, 1, H, W]``) -> latent ``[B, C_max, H/f, W/f]``
+    with ``f = 2 ** downsample`` (``downsample`` stride-2 stages, then two at full latent resolution).
 
     The latent is not yet power-normalised.
     """
 
-    def __init__(self, latent_channels: int = 32, width: int = 32, roi_input: bool = False) -> None:
+    def __init__(self, latent_channels: int = 32, width: int = 32, roi_input: bool = False, downsample: int = 2) -> None:
         super().__init__()
         half = width // 2
         self.roi_input = roi_input
-        self.stages = nn.ModuleList([
-            _Stage(nn.Conv2d(3 + roi_input, half, 5, stride=2, padding=2), half, False),
-            _Stage(nn.Conv2d(half, width, 5, stride=2, padding=2), width, False),
-            _Stage(nn.Conv2d(width, width, 5, padding=2), width, False),
-            _Stage(nn.Conv2d(width, width, 5, padding=2), width, False),
-        ])
+        strided = [(3 + roi_input, half), (half, width)] + [(width, width)] * (downsample - 2)
+        self.stages = nn.ModuleList(
+            [_Stage(nn.Conv2d(c_in, c_out, 5, stride=2, padding=2), c_out, False) for c_in, c_out in strided]
+            + [_Stage(nn.Conv2d(width, width, 5, padding=2), width, False) for _ in range(2)]
+        )
         self.head = nn.Conv2d(width, latent_channels, 5, padding=2)
 
     def forward(self, images: torch.Tensor, side: torch.Tensor, roi_map: torch.Tensor | None = None) -> torch.Tensor:
@@ -96,22 +97,22 @@ class DeepJSCCEncoder(nn.Module):
 
 
 class DeepJSCCDecoder(nn.Module):
-    """Received latent and its noise map ``[B, 2 C_max, H/4, W/4]`` -> image ``[B, 3, H, W]``.
+    """Received latent and its noise map ``[B, 2 C_max, H/f, W/f]`` -> image ``[B, 3, H, W]``.
 
     The second half of the input channels carries ``-10 log10(noise variance) / 20`` of each
     received latent value (0 where nothing was sent), so the decoder can weigh unreliable symbols
     (fading, OFDM) differently from reliable ones.
     """
 
-    def __init__(self, latent_channels: int = 32, width: int = 32) -> None:
+    def __init__(self, latent_channels: int = 32, width: int = 32, downsample: int = 2) -> None:
         super().__init__()
         half = width // 2
-        self.stages = nn.ModuleList([
-            _Stage(nn.Conv2d(2 * latent_channels, width, 5, padding=2), width, True),
-            _Stage(nn.Conv2d(width, width, 5, padding=2), width, True),
-            _Stage(nn.Conv2d(width, width, 5, padding=2), width, True),
-            _Stage(nn.ConvTranspose2d(width, half, 5, stride=2, padding=2, output_padding=1), half, True),
-        ])
+        self.stages = nn.ModuleList(
+            [_Stage(nn.Conv2d(2 * latent_channels, width, 5, padding=2), width, True)]
+            + [_Stage(nn.Conv2d(width, width, 5, padding=2), width, True) for _ in range(2)]
+            + [_Stage(nn.ConvTranspose2d(width, c_out, 5, stride=2, padding=2, output_padding=1), c_out, True)
+               for c_out in [width] * (downsample - 2) + [half]]
+        )
         self.head = nn.ConvTranspose2d(half, 3, 5, stride=2, padding=2, output_padding=1)
 
     def forward(self, received: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
@@ -121,10 +122,11 @@ class DeepJSCCDecoder(nn.Module):
         return torch.sigmoid(self.head(h))
 
 
-def latent_channels_for(ratio: float, image_shape: tuple[int, int, int]) -> int:
-    """Latent channels ``c(r)`` that carry ratio ``r`` for a ``(3, H, W)`` image, or raise ``ValueError``."""
+def latent_channels_for(ratio: float, image_shape: tuple[int, int, int], factor: int = 4) -> int:
+    """Latent channels ``c(r) = 2 r 3 f^2`` that carry ratio ``r`` for a ``(3, H, W)`` image with
+    ``H``, ``W`` multiples of the downsampling ``factor`` ``f``, or raise ``ValueError``."""
     c, h, w = image_shape
-    exact = 2 * ratio * c * h * w / ((h // 4) * (w // 4))
+    exact = 2 * ratio * c * h * w / ((h // factor) * (w // factor))
     channels = round(exact)
     if abs(exact - channels) > 1e-6 or channels < 1:
         raise ValueError(f"bandwidth ratio {ratio:.6g} needs {exact:.3f} latent channels (not a whole number)")
@@ -139,27 +141,38 @@ class DeepJSCC(nn.Module):
     unit average power over the symbols it sends.
     """
 
-    def __init__(self, latent_channels: int = 32, width: int = 64, roi_input: bool = False) -> None:
+    def __init__(self, latent_channels: int = 32, width: int = 64, roi_input: bool = False, downsample: int = 2) -> None:
         super().__init__()
+        if downsample < 2:
+            raise ValueError(f"downsample must be >= 2 stride-2 stages, got {downsample}")
         self.latent_channels = latent_channels
-        self.encoder = DeepJSCCEncoder(latent_channels, width, roi_input)
-        self.decoder = DeepJSCCDecoder(latent_channels, width)
+        self.factor = 2**downsample  # pixels per latent position along each side
+        self.encoder = DeepJSCCEncoder(latent_channels, width, roi_input, downsample)
+        self.decoder = DeepJSCCDecoder(latent_channels, width, downsample)
+
+    def latent_grid(self, image_size: tuple[int, int]) -> tuple[int, int]:
+        """The latent grid ``(H/f, W/f)`` of an image size; ``ValueError`` unless both divide."""
+        h, w = image_size
+        if h % self.factor or w % self.factor:
+            raise ValueError(f"image size {h}x{w} is not a multiple of the model's downsampling {self.factor}")
+        return h // self.factor, w // self.factor
 
     def _sent_mask(self, ratio: torch.Tensor, latent_shape: torch.Size) -> torch.Tensor:
         """``[B, C_max, 1, 1]`` with ones on the channels each image sends."""
-        _, c_max, h, w = latent_shape
-        sent = torch.round(2 * ratio * 3 * (4 * h) * (4 * w) / (h * w))
+        _, c_max, _, _ = latent_shape
+        sent = torch.round(2 * ratio * 3 * self.factor**2)
         return (torch.arange(c_max, device=ratio.device)[None, :] < sent[:, None]).float()[..., None, None]
 
     def encode(
         self, images: torch.Tensor, snr_db: torch.Tensor, ratio: torch.Tensor, weight_map: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Images ``[B, 3, H, W]`` -> symbols ``[B, C_max H W / 32]`` complex; zeros beyond ``K_i``.
+        """Images ``[B, 3, H, W]`` -> symbols ``[B, C_max H W / (2 f^2)]`` complex; zeros beyond ``K_i``.
 
         Each image has unit average power over its ``K_i`` sent symbols. ``weight_map``
-        ``[B, 1, H/4, W/4]`` (``1 + alpha m``, see :meth:`weight_symbols`) is shown to a ROI-aware
+        ``[B, 1, H/f, W/f]`` (``1 + alpha m``, see :meth:`weight_symbols`) is shown to a ROI-aware
         encoder at pixel resolution; others ignore it.
         """
+        self.latent_grid(tuple(images.shape[-2:]))
         roi_map = None
         if weight_map is not None and self.encoder.roi_input:
             roi_map = nn.functional.interpolate(weight_map - 1, size=images.shape[-2:], mode="nearest")
@@ -193,7 +206,7 @@ class DeepJSCC(nn.Module):
         Args:
             symbols: unit-power symbols from :meth:`encode`, ``[B, K_max]``.
             ratio: bandwidth ratios ``[B]``.
-            weight_map: ``1 + alpha * m`` at latent resolution, ``[B, 1, H/4, W/4]``.
+            weight_map: ``1 + alpha * m`` at latent resolution, ``[B, 1, H/f, W/f]``.
 
         Returns:
             The weighted unit-power symbols ``[B, K_max]`` and the amplitude ``w * g`` applied to
@@ -219,13 +232,13 @@ class DeepJSCC(nn.Module):
         amplitude: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """What the receiver knows, on the latent grid: the received latent, its reliability and
-        the mask of sent channels, each ``[B, C_max, H/4, W/4]`` (zeros where nothing was sent).
+        the mask of sent channels, each ``[B, C_max, H/f, W/f]`` (zeros where nothing was sent).
 
         ``y`` and ``noise_var`` are ``[B, K_max]`` (any values beyond ``K_i``). ``amplitude``
         ``[B, 2 K_max]`` from :meth:`weight_symbols` is divided out, which leaves ROI values with
         proportionally less noise (the reliability says so) and background values with more.
         """
-        h, w = image_size[0] // 4, image_size[1] // 4
+        h, w = self.latent_grid(image_size)
         shape = torch.Size((len(y), self.latent_channels, h, w))
         mask = self._sent_mask(ratio, shape).expand(shape)
         reals = torch.view_as_real(y).reshape(len(y), -1)
@@ -284,7 +297,8 @@ def load_deepjscc(checkpoint: str, device: str = "cpu") -> LoadedDeepJSCC:
     weights, metadata = load_checkpoint(checkpoint, device)
     try:
         model = DeepJSCC(int(metadata["latent_channels"]), int(metadata["width"]),
-                         roi_input=metadata.get("roi_input", "false") == "true")
+                         roi_input=metadata.get("roi_input", "false") == "true",
+                         downsample=int(metadata.get("downsample", 2)))
         model.load_state_dict(weights)
         loaded = LoadedDeepJSCC(model.to(device).eval(), int(metadata["image_size"]),
                                 [float(r) for r in json.loads(metadata["ratios"])])

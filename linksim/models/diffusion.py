@@ -2,7 +2,7 @@
 what the DeepJSCC receiver got from the channel.
 
 **Conditioning.** The received latent, its per-value reliability (effective noise variance in dB)
-and the mask of sent latent channels, each ``[B, C_max, H/4, W/4]``, go through a small
+and the mask of sent latent channels, each ``[B, C_max, H/f, W/f]``, go through a small
 convolutional :class:`ReceiverConditioning` on the latent grid and are upsampled to the UNet's
 resolution; optionally the DeepJSCC decoder's estimate is added as further input planes. The
 SNR and the bandwidth ratio enter through an embedding added to the timestep embedding
@@ -12,11 +12,15 @@ reused at every sampling step (:meth:`ConditionalDenoiser.condition`).
 **Patches.** The UNet works on 2x2 pixel patches (``pixel_unshuffle``: ``[B, 3, 32, 32]`` ->
 ``[B, 12, 16, 16]``), which cuts its cost about fourfold on a CPU, the way "simple diffusion" and
 DiT patchify; nothing is lost, the rearrangement is exact.
+
+**Any size.** Every part is convolutional (no attention unless ``attention: true``), so a denoiser
+trained on crops runs on whole images whose sides are multiples of :attr:`DenoiserConfig.multiple`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 import torch
@@ -33,8 +37,9 @@ from linksim.zoo import checkpoint_sha256, load_checkpoint
 class DenoiserConfig(StrictModel):
     """Architecture of :class:`ConditionalDenoiser` (stored in the checkpoint's metadata)."""
 
-    image_size: int = Field(32, ge=4)
+    image_size: int = Field(32, ge=4)  # the size it trains on; it runs on any size (see :meth:`multiple`)
     latent_channels: int = Field(32, ge=1)
+    latent_factor: int = Field(4, ge=1)  # the DeepJSCC model's downsampling (pixels per latent position)
     patch: int = Field(2, ge=1)
     cond_channels: int = Field(32, ge=1)
     cond_hidden: int = Field(64, ge=1)
@@ -48,11 +53,19 @@ class DenoiserConfig(StrictModel):
     def _check(self) -> DenoiserConfig:
         if self.patch not in (1, 2, 4):
             raise ValueError(f"patch must be 1, 2 or 4, got {self.patch}")
-        if self.image_size % 4:
-            raise ValueError(f"image_size must be a multiple of 4, got {self.image_size}")
+        if self.latent_factor % self.patch:
+            raise ValueError(f"latent_factor {self.latent_factor} must be a multiple of patch {self.patch}")
+        if self.image_size % self.multiple:
+            raise ValueError(f"image_size must be a multiple of {self.multiple}, got {self.image_size}")
         if any(c % self.norm_num_groups for c in self.block_out_channels):
             raise ValueError(f"block_out_channels {self.block_out_channels} must be multiples of norm_num_groups={self.norm_num_groups}")
         return self
+
+    @property
+    def multiple(self) -> int:
+        """Image sides must be multiples of this: the latent grid's and the UNet's downsampling."""
+        unet = self.patch * 2 ** (len(self.block_out_channels) - 1)
+        return unet * self.latent_factor // math.gcd(unet, self.latent_factor)
 
 
 @dataclass(frozen=True)
@@ -69,7 +82,7 @@ class Conditioning:
 
 
 class ReceiverConditioning(nn.Module):
-    """Latent grid ``[B, 3 C_max, H/4, W/4]`` (latent, reliability, sent mask) -> ``[B, C_cond, H/p, W/p]``."""
+    """Latent grid ``[B, 3 C_max, H/f, W/f]`` (latent, reliability, sent mask) -> ``[B, C_cond, H/p, W/p]``."""
 
     def __init__(self, latent_channels: int, hidden: int, out_channels: int, scale: int) -> None:
         super().__init__()
@@ -93,7 +106,8 @@ class ConditionalDenoiser(nn.Module):
         self.config = config = config or DenoiserConfig()
         p, size = config.patch, config.image_size // config.patch
         pixels = 3 * p * p
-        self.conditioning = ReceiverConditioning(config.latent_channels, config.cond_hidden, config.cond_channels, 4 // p)
+        self.conditioning = ReceiverConditioning(config.latent_channels, config.cond_hidden, config.cond_channels,
+                                                 config.latent_factor // p)
         embed_dim = 4 * config.block_out_channels[0]
         self.side_embedding = nn.Sequential(nn.Linear(2, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
         levels = len(config.block_out_channels)
@@ -122,7 +136,7 @@ class ConditionalDenoiser(nn.Module):
         ratio: torch.Tensor,
         estimate: torch.Tensor | None = None,
     ) -> Conditioning:
-        """Conditioning from the DeepJSCC receiver's latent-grid inputs (each ``[B, C_max, H/4, W/4]``,
+        """Conditioning from the DeepJSCC receiver's latent-grid inputs (each ``[B, C_max, H/f, W/f]``,
         see :meth:`linksim.models.deepjscc.DeepJSCC.receiver_input`), SNR and ratio ``[B]`` and,
         if the model uses it, the DeepJSCC estimate ``[B, 3, H, W]`` in [0, 1]."""
         features = self.conditioning(latent, reliability, mask)
@@ -131,6 +145,10 @@ class ConditionalDenoiser(nn.Module):
                 raise ValueError("this denoiser needs the DeepJSCC estimate")
             features = torch.cat([features, self.to_patches(estimate * 2 - 1)], dim=1)
         return Conditioning(features, self.side_embedding(side_input(snr_db, ratio)))
+
+    def image_shape(self, cond: Conditioning) -> tuple[int, int]:
+        """``(H, W)`` of the images a conditioning describes (the model runs on any size)."""
+        return cond.features.shape[-2] * self.config.patch, cond.features.shape[-1] * self.config.patch
 
     def to_patches(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.pixel_unshuffle(x, self.config.patch) if self.config.patch > 1 else x

@@ -84,10 +84,9 @@ class DiffusionReceiverPipeline:
             if not isinstance(self.scheduler, DDIMScheduler):
                 raise ValueError("eta > 0 applies to the ddim sampler only")
             step_options = {"eta": eta, "generator": generator}
-        size = self.denoiser.config.image_size
         batch = cond.features.shape[0]
         device = cond.features.device
-        noise = torch.randn((batch, 3, size, size), generator=generator).to(device)
+        noise = torch.randn((batch, 3, *self.denoiser.image_shape(cond)), generator=generator).to(device)
         total = max(steps, math.ceil(steps / strength - 1e-9))
         self.scheduler.set_timesteps(total, device=device)
         timesteps = self.scheduler.timesteps[total - steps:]

@@ -77,7 +77,8 @@ class Scheme(nn.Module):
     description: ClassVar[str] = ""
 
     def prepare(self, images: torch.Tensor) -> None:
-        """Called once with the evaluation images ``[N, 3, H, W]`` before any point (default: no-op).
+        """Called with the evaluation images ``[N, 3, H, W]`` before any point, once per image
+        size of the dataset (default: no-op).
 
         For what a scheme needs from the dataset as a whole, such as the digital baseline's
         fallback reconstruction (the dataset mean image).

@@ -1,12 +1,15 @@
 """DeepJSCC as a scheme: the adaptive-rate encoder sends ``K(r)`` symbols, the decoder inverts.
 
-One checkpoint serves every SNR and every bandwidth ratio it was trained with; the transmitter
+One checkpoint serves every SNR and every bandwidth ratio it was trained with, at any image size
+whose sides are multiples of its downsampling ``f`` (the model is convolutional; the size it was
+trained on is a property of training, not of use). The latent grid and the channel uses scale
+with ``H x W``: ``K = r 3 H W`` exactly, with no padding. The transmitter
 adapts to ``state.snr_db`` (the SNR it is told), the receiver additionally uses the channel's
 per-symbol effective noise variance.
 
 **ROI weighting** (as in LRISC, Tong et al. 2025): with ROI weight ``alpha > 0`` the latent is
 multiplied by ``1 + alpha * m`` before power normalisation, where ``m`` is the ROI mask at latent
-resolution (H/4 x W/4), binarised (average-pooled mask >= 0.5). The ROI thus takes a larger share
+resolution (H/f x W/f, f the model's downsampling), binarised (average-pooled mask >= 0.5). The ROI thus takes a larger share
 of the fixed power budget. To undo the weighting the receiver needs ``m`` and the
 renormalisation gain ``g``: both are sent as side information — one bit per latent position
 (64 bits for a 32x32 image) plus ``g`` as a 16-bit float — counted in the ``side_info_bits``
@@ -56,10 +59,11 @@ class DeepJSCCScheme(Scheme):
         return self.ratios
 
     def _check(self, images: torch.Tensor, ratio: float) -> None:
-        size = tuple(images.shape[-2:])
-        if size != (self.image_size, self.image_size):
-            raise LinksimError(f"checkpoint '{self.config.checkpoint}' is for {self.image_size}x{self.image_size} "
-                               f"images; the dataset gives {size[0]}x{size[1]} (set dataset.image_size)")
+        h, w = images.shape[-2:]
+        f = self.model.factor
+        if h % f or w % f:
+            raise LinksimError(f"checkpoint '{self.config.checkpoint}' needs image sides that are multiples of {f}; "
+                               f"the dataset gives {h}x{w} (set dataset.crop or dataset.image_size to a multiple of {f})")
         if not any(abs(ratio - r) < 1e-9 for r in self.ratios):
             supported = ", ".join(ratio_label(r) for r in self.ratios)
             raise LinksimError(f"checkpoint '{self.config.checkpoint}' does not support bandwidth ratio "
@@ -68,12 +72,11 @@ class DeepJSCCScheme(Scheme):
     def ratio(self, state: LinkState) -> torch.Tensor:
         return torch.full_like(state.snr_db, state.bandwidth_ratio, dtype=torch.float32)
 
-    @staticmethod
-    def roi_weight_map(state: LinkState) -> torch.Tensor | None:
-        """``1 + alpha * m`` at latent resolution ``[B, 1, H/4, W/4]``, or ``None`` without ROI weighting."""
+    def roi_weight_map(self, state: LinkState) -> torch.Tensor | None:
+        """``1 + alpha * m`` at latent resolution ``[B, 1, H/f, W/f]``, or ``None`` without ROI weighting."""
         if state.roi_weight <= 0 or state.roi_mask is None:
             return None
-        coarse = (torch.nn.functional.avg_pool2d(state.roi_mask, 4) >= 0.5).float()
+        coarse = (torch.nn.functional.avg_pool2d(state.roi_mask, self.model.factor) >= 0.5).float()
         return 1 + state.roi_weight * coarse
 
     def transmit(self, images: torch.Tensor, state: LinkState) -> Transmission:
@@ -90,8 +93,8 @@ class DeepJSCCScheme(Scheme):
 
     def padded(self, y: torch.Tensor, noise_var: torch.Tensor, tx: Transmission) -> tuple[torch.Tensor, torch.Tensor]:
         """Received ``y``, ``noise_var`` ``[B, K]`` padded to the model's ``K_max`` symbols."""
-        h, w = tx.side_info["image_size"]
-        k_max = self.model.latent_channels * (h // 4) * (w // 4) // 2
+        h, w = self.model.latent_grid(tx.side_info["image_size"])
+        k_max = self.model.latent_channels * h * w // 2
         pad = k_max - y.shape[1]
         return torch.nn.functional.pad(y, (0, pad)), torch.nn.functional.pad(noise_var, (0, pad), value=1.0)
 

@@ -155,16 +155,17 @@ class _CodecScheme(Scheme):
         super().__init__()
         self.codec: SourceCodec = shared_codec(codec_name)
         self.device = device
-        self.fallback: torch.Tensor | None = None
+        self.fallback: dict[tuple[int, int], torch.Tensor] = {}  # mean image [1, 3, H, W] per image size
 
     def prepare(self, images: torch.Tensor) -> None:
-        self.fallback = images.mean(dim=0, keepdim=True)
+        self.fallback[tuple(images.shape[-2:])] = images.mean(dim=0, keepdim=True)
 
     def _reconstruct(self, encoded: list[EncodedImage | None], decoded: torch.Tensor, shape: torch.Size) -> torch.Tensor:
         """Codec decodes where ``decoded`` ``[B]`` is True, the dataset mean image elsewhere."""
-        if self.fallback is None:
-            raise LinksimError("digital scheme: prepare() was not called with the dataset (no mean image)")
-        out = self.fallback.expand(shape).clone()
+        mean = self.fallback.get(tuple(shape[-2:]))
+        if mean is None:
+            raise LinksimError(f"digital scheme: prepare() was not called with the {shape[-2]}x{shape[-1]} images (no mean image)")
+        out = mean.expand(shape).clone()
         for i in torch.nonzero(decoded).flatten().tolist():
             out[i] = from_uint8(encoded[i].decoded[None], out.device)[0]
         return out

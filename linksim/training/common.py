@@ -8,12 +8,14 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 import yaml
 from sionna.phy import config as sionna_config
 from tqdm.auto import tqdm
 
-from linksim.data import load_dataset
+from linksim.data import read_image_folder
+from linksim.errors import LinksimError
 from linksim.randomness import resolve_device, seed_everything
 from linksim.results import write_text
 from linksim.scenario import DatasetConfig
@@ -29,8 +31,50 @@ def lr_at(step: int, lr: float, lr_min: float, warmup_steps: int, steps: int) ->
 
 def load_images(config: DatasetConfig) -> torch.Tensor:
     """The images ``[N, 3, H, W]`` in [0, 1] of a dataset entry."""
-    return load_dataset(config.name, image_size=config.image_size, num_images=config.num_images,
-                        split=config.split, root=config.root, subset_seed=config.subset_seed).images
+    images = config.load()
+    if not images.uniform:
+        raise LinksimError(f"{config.name}: training images must share one size (set image_size, or crop)")
+    return images.images
+
+
+class TrainingImages:
+    """What a trainer draws its batches from: the images of ``data`` at its ``image_size``, or,
+    with ``crop``, uniformly placed random ``crop x crop`` crops of its images at native size
+    (kept as uint8: 2,167 photos with a 256-pixel shorter side take ~0.6 GB)."""
+
+    def __init__(self, data: DatasetConfig, crop: int | None = None) -> None:
+        self.crop = crop
+        if crop is None:
+            self.images = load_images(data)
+            return
+        pixels, ids = read_image_folder(data.root, data.split, data.num_images, data.subset_seed, None)
+        small = [i for i, p in zip(ids, pixels, strict=True) if min(p.shape[:2]) < crop]
+        if small:
+            raise LinksimError(f"{data.root}: {len(small)} training images are smaller than the {crop}-pixel crop ({small[0]}, ...)")
+        self.pixels = [torch.from_numpy(np.ascontiguousarray(p.transpose(2, 0, 1))) for p in pixels]
+
+    @property
+    def size(self) -> int:
+        """The side of the square images a batch holds."""
+        return self.crop or self.images.shape[-1]
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """``[B, 3, S, S]`` in [0, 1], random images (crops), each flipped left-right with
+        probability 1/2 (draws: image indices, crop offsets, flips, in that order)."""
+        if self.crop is None:
+            images = self.images[torch.randint(len(self.images), (batch_size,), generator=generator)]
+        else:
+            c = self.crop
+            index = torch.randint(len(self.pixels), (batch_size,), generator=generator)
+            offsets = torch.rand(batch_size, 2, generator=generator)
+            crops = []
+            for i, (u, v) in zip(index.tolist(), offsets.tolist(), strict=True):
+                image = self.pixels[i]
+                top, left = int(u * (image.shape[1] - c + 1)), int(v * (image.shape[2] - c + 1))
+                crops.append(image[:, top : top + c, left : left + c])
+            images = torch.stack(crops).float().div_(255)
+        flip = torch.rand(batch_size, generator=generator) < 0.5
+        return torch.where(flip[:, None, None, None], images.flip(-1), images)
 
 
 def append_csv(path: Path, rows: list[dict[str, float]]) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from safetensors.torch import load_file, save_file
 
 from linksim.channels import CHANNELS, build_channel
@@ -36,7 +36,7 @@ from linksim.metrics import lpips, psnr
 from linksim.models.deepjscc import DeepJSCC, latent_channels_for
 from linksim.roi import centre_masks
 from linksim.results import atomic_write
-from linksim.training.common import TrainerBase, load_images, lr_at, restore_rng, rng_state, run_training
+from linksim.training.common import TrainerBase, TrainingImages, load_images, lr_at, restore_rng, rng_state, run_training
 from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
 from linksim.schema import Ratios, StrictModel, parse_ratio, ratio_label
 
@@ -67,6 +67,8 @@ class DeepJSCCTrainConfig(StrictModel):
     lpips_weight: float = Field(0.0, ge=0)
     latent_channels: int = Field(32, ge=1)
     width: int = Field(64, ge=4)
+    downsample: int = Field(2, ge=2, le=5)
+    train_crop: int | None = Field(None, ge=8)
     checkpoint_every: int = Field(1000, ge=1)
     log_every: int = Field(100, ge=1)
     eval_snr_db: list[float] = Field(default_factory=lambda: [0.0, 10.0, 20.0])
@@ -82,9 +84,25 @@ class DeepJSCCTrainConfig(StrictModel):
             raise ValueError(f"roi_weights must be a non-empty list of weights >= 0, got {value}")
         return value
 
-    def check_ratios(self, image_size: int) -> None:
+    @field_validator("train_crop")
+    @classmethod
+    def _crop_needs_folder(cls, value: int | None, info: ValidationInfo) -> int | None:
+        data = info.data.get("train_data")
+        if value is not None and data is not None and data.name != "image_folder":
+            raise ValueError(f"random crops need train_data.name: image_folder (got '{data.name}')")
+        return value
+
+    @property
+    def trained_size(self) -> int:
+        """The side of the square images the model trains on: the crop, else the dataset's size."""
+        return self.train_crop or self.train_data.image_size
+
+    def check_ratios(self) -> None:
+        size, factor = self.trained_size, 2**self.downsample
+        if size % factor:
+            raise ValueError(f"the training size {size} is not a multiple of the downsampling 2**downsample = {factor}")
         for ratio in self.ratios + self.eval_ratios:
-            c = latent_channels_for(ratio, (3, image_size, image_size))
+            c = latent_channels_for(ratio, (3, size, size), factor)
             if c > self.latent_channels:
                 raise ValueError(f"ratio {ratio_label(ratio)} needs {c} latent channels > latent_channels={self.latent_channels}")
 
@@ -94,7 +112,7 @@ def load_train_config(path: str | Path) -> DeepJSCCTrainConfig:
     data, node = read_yaml(path, "training config")
     config = validate_yaml_data(DeepJSCCTrainConfig, data, str(path), node, "training config")
     try:
-        config.check_ratios(config.train_data.image_size)
+        config.check_ratios()
     except ValueError as exc:
         raise ScenarioError(f"{path}: ratios: {exc}") from None
     return config
@@ -109,9 +127,9 @@ class DeepJSCCTrainer(TrainerBase):
 
     def __init__(self, config: DeepJSCCTrainConfig) -> None:
         super().__init__(config)
-        self.train_images = load_images(config.train_data)
+        self.train_images = TrainingImages(config.train_data, config.train_crop)
         self.eval_images = load_images(config.eval_data).to(self.device)
-        self.model = DeepJSCC(config.latent_channels, config.width, config.roi_input).to(self.device)
+        self.model = DeepJSCC(config.latent_channels, config.width, config.roi_input, config.downsample).to(self.device)
         if config.init_checkpoint:
             from linksim.zoo import load_checkpoint
 
@@ -126,11 +144,8 @@ class DeepJSCCTrainer(TrainerBase):
 
     # -- one step ----------------------------------------------------------------------------
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        n, b = len(self.train_images), self.config.batch_size
-        index = torch.randint(n, (b,), generator=self.generator)
-        images = self.train_images[index]
-        flip = torch.rand(b, generator=self.generator) < 0.5
-        images = torch.where(flip[:, None, None, None], images.flip(-1), images).to(self.device)
+        b = self.config.batch_size
+        images = self.train_images.sample(b, self.generator).to(self.device)
         low, high = self.config.snr_db
         snr = (low + (high - low) * torch.rand(b, generator=self.generator)).to(self.device)
         ratio = self.ratios[torch.randint(len(self.ratios), (b,), generator=self.generator).to(self.device)]
@@ -179,7 +194,7 @@ class DeepJSCCTrainer(TrainerBase):
         images, snr, ratio = self._batch()
         weight_map = None
         if self.config.roi_weights != [0.0]:
-            weight_map = self._random_roi_weights(len(images), images.shape[-2] // 4, images.shape[-1] // 4)
+            weight_map = self._random_roi_weights(len(images), *self.model.latent_grid(tuple(images.shape[-2:])))
         loss = self._loss(self._forward(images, snr, ratio, weight_map), images, weight_map)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -201,7 +216,8 @@ class DeepJSCCTrainer(TrainerBase):
                     for batch in self.eval_images.split(256):
                         snr = torch.full((len(batch),), snr_db, device=self.device)
                         r = torch.full((len(batch),), ratio, device=self.device)
-                        mask = centre_masks(len(batch), batch.shape[-2] // 4, batch.shape[-1] // 4, 0.25).to(self.device)
+                        grid = self.model.latent_grid(tuple(batch.shape[-2:]))
+                        mask = centre_masks(len(batch), *grid, 0.25).to(self.device)
                         x_hat = self._forward(batch, snr, r, 1 + alpha * mask if alpha > 0 else None).clamp(0, 1)
                         pixel_mask = torch.nn.functional.interpolate(mask, size=batch.shape[-2:], mode="nearest")
                         values["psnr"].append(psnr(x_hat, batch))
@@ -217,7 +233,8 @@ class DeepJSCCTrainer(TrainerBase):
         weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         metadata = {"step": str(self.step), "latent_channels": str(self.config.latent_channels),
                     "roi_input": "true" if self.config.roi_input else "false",
-                    "width": str(self.config.width), "image_size": str(self.config.train_data.image_size)}
+                    "width": str(self.config.width), "downsample": str(self.config.downsample),
+                    "image_size": str(self.config.trained_size)}
         atomic_write(self.out / "last.safetensors", lambda tmp: save_file(weights, str(tmp), metadata=metadata))
         state = {
             "step": self.step, "wall_time": self.wall_time, "optimizer": self.optimizer.state_dict(),

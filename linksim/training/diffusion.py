@@ -35,7 +35,7 @@ from linksim.pipelines.diffusion import SAMPLERS, DiffusionReceiverPipeline, sam
 from linksim.results import atomic_write
 from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
 from linksim.schema import Ratios, StrictModel
-from linksim.training.common import TrainerBase, load_images, lr_at, restore_rng, rng_state, run_training
+from linksim.training.common import TrainerBase, TrainingImages, load_images, lr_at, restore_rng, rng_state, run_training
 from linksim.zoo import checkpoint_sha256
 
 
@@ -60,6 +60,7 @@ class DiffusionTrainConfig(StrictModel):
     name: str = "cifar10-diffusion"
     seed: int = 0
     train_data: DatasetConfig
+    train_crop: int | None = Field(None, ge=8)  # random crops of the training images at native size
     eval_data: DatasetConfig
     deepjscc_checkpoint: str = "cifar10-deepjscc-v1"
     channel: ChannelEntry = Field(default_factory=lambda: CHANNELS["awgn"].config_class())
@@ -122,7 +123,11 @@ class DiffusionTrainer(TrainerBase):
         unsupported = [r for r in ratios + config.eval_ratios if not any(abs(r - s) < 1e-9 for s in supported)]
         if unsupported:
             raise ScenarioError(f"ratios {unsupported} are not supported by '{config.deepjscc_checkpoint}' ({supported})")
-        self.train_images = load_images(config.train_data)
+        if not config.finetune and (config.model.latent_factor, config.model.latent_channels) != (
+                self.deepjscc.factor, self.deepjscc.latent_channels):
+            raise ScenarioError(f"model: latent_factor/latent_channels {config.model.latent_factor}/{config.model.latent_channels} "
+                                f"must match '{config.deepjscc_checkpoint}' ({self.deepjscc.factor}/{self.deepjscc.latent_channels})")
+        self.train_images = TrainingImages(config.train_data, config.train_crop)
         self.eval_images = load_images(config.eval_data).to(self.device)
         if config.finetune:
             init = load_denoiser(config.finetune.init_checkpoint, self.device)
@@ -143,10 +148,8 @@ class DiffusionTrainer(TrainerBase):
 
     # -- data --------------------------------------------------------------------------------
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        n, b, g = len(self.train_images), self.config.batch_size, self.generator
-        images = self.train_images[torch.randint(n, (b,), generator=g)]
-        flip = torch.rand(b, generator=g) < 0.5
-        images = torch.where(flip[:, None, None, None], images.flip(-1), images).to(self.device)
+        b, g = self.config.batch_size, self.generator
+        images = self.train_images.sample(b, g).to(self.device)
         low, high = self.config.snr_db
         snr = (low + (high - low) * torch.rand(b, generator=g)).to(self.device)
         ratio = self.ratios[torch.randint(len(self.ratios), (b,), generator=g).to(self.device)]
