@@ -1,8 +1,10 @@
 """``examples.png``: what the reconstructions look like, next to the originals.
 
 Rows are the originals and then, for each SNR of ``output.examples``, one row per scheme; columns
-are ``num_images`` images evenly spaced through the dataset (folder datasets are sorted by class). Each tile is labelled with its PSNR (and
-LPIPS when the scenario computes it). Every (scheme, SNR) runs with the seed of the matching sweep
+are ``num_images`` images evenly spaced through the dataset (folder datasets are sorted by class).
+Each tile is labelled with its PSNR (and LPIPS when the scenario computes it) over the whole
+image; with ``crop`` the tiles show the centre ``crop x crop`` pixels at 1:1, so that the
+artefacts of full-resolution images are visible. Every (scheme, SNR) runs with the seed of the matching sweep
 point, so the picture is reproducible; it shows fresh channel draws for these images, not the
 exact draws behind ``rows.csv``. Oracle schemes (best of several in hindsight) are left out: on a
 handful of images their choice would not be the sweep's.
@@ -46,29 +48,54 @@ def render_examples(scenario: Scenario, evaluator: PointEvaluator, path: Path) -
     ratio = config.bandwidth_ratio or max(scenario.sweep.bandwidth_ratio)
     channel = scenario.channel[0].label
     # Evenly spaced through the dataset: folder datasets are sorted by class.
-    pick = torch.linspace(0, len(evaluator.pixels) - 1, min(config.num_images, len(evaluator.pixels))).round().long()
-    images = evaluator.pixels[pick.to(evaluator.pixels.device)]
-    masks = None if evaluator.roi_masks is None else evaluator.roi_masks[pick.to(evaluator.pixels.device)]
+    n = len(evaluator.images)
+    pick = torch.linspace(0, n - 1, min(config.num_images, n)).round().long().tolist()
+    groups = evaluator.select(pick)  # batches of one image size, in order
+    images = [x for x, _ in groups]
     shown = [label for label, scheme in evaluator.schemes.items() if not scheme.hindsight_candidates()]
     names = [m for m in ("psnr", "lpips") if m == "psnr" or m in scenario.metrics]
-    tiles: list[tuple[str, torch.Tensor, list[str]]] = [("original", images, [""] * len(images))]
+    tiles: list[tuple[str, list[torch.Tensor], list[str]]] = [("original", _tiles(images, config.crop), [""] * len(pick))]
     for snr in example_snrs(scenario):
         for label in shown:
             point = SweepPoint(scheme=label, channel=channel, snr_db=float(snr), bandwidth_ratio=ratio, roi_weight=0.0)
             seed_everything(point.seed(scenario.seed))
-            x_hat, _, _ = evaluator.link(evaluator.schemes[label], channel, images, evaluator.point_state(point, images, masks))
-            values = compute_metrics(names, x_hat, images)
-            captions = [" / ".join(f"{values[m][i]:.3f}" if m == "lpips" else f"{values[m][i]:.1f} dB" for m in names)
-                        for i in range(len(images))]
-            tiles.append((f"{snr:g} dB\n{label}", x_hat, captions))
+            reconstructions, captions = [], []
+            for x, masks in groups:
+                x_hat, _, _ = evaluator.link(evaluator.schemes[label], channel, x, evaluator.point_state(point, x, masks))
+                values = compute_metrics(names, x_hat, x)  # of the whole image, also when a crop is shown
+                reconstructions.append(x_hat)
+                captions += [" / ".join(f"{values[m][i]:.3f}" if m == "lpips" else f"{values[m][i]:.1f} dB" for m in names)
+                             for i in range(len(x))]
+            tiles.append((f"{snr:g} dB\n{label}", _tiles(reconstructions, config.crop), captions))
+    crop = f"; centre {config.crop}x{config.crop} crops at 1:1" if config.crop else ""
     _draw(tiles, path, f"{scenario.name}: ratio {ratio_label(ratio)}, {channel}; tiles: PSNR"
-          + (" / LPIPS" if "lpips" in scenario.metrics else ""))
+          + (" / LPIPS" if "lpips" in scenario.metrics else "") + " of the whole image" * bool(config.crop) + crop,
+          tile_pixels=config.crop)
     return path
 
 
-def _draw(rows: list[tuple[str, torch.Tensor, list[str]]], path: Path, title: str) -> None:
+def _tiles(batches: list[torch.Tensor], crop: int | None) -> list[torch.Tensor]:
+    """Images ``[3, H, W]`` of the batches, in order; with ``crop``, their centre ``crop x crop``."""
+    out = []
+    for batch in batches:
+        for image in batch:
+            if crop:
+                top, left = max(0, (image.shape[-2] - crop) // 2), max(0, (image.shape[-1] - crop) // 2)
+                image = image[:, top : top + crop, left : left + crop]
+            out.append(image)
+    return out
+
+
+_DPI = 110
+
+
+def _draw(rows: list[tuple[str, list[torch.Tensor], list[str]]], path: Path, title: str,
+          tile_pixels: int | None = None) -> None:
+    """The grid of tiles; ``tile_pixels`` sizes each tile so that crops show at 1:1."""
     n_rows, n_cols = len(rows), len(rows[0][1])
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.3 * n_cols + 1.4, 1.45 * n_rows + 0.5), squeeze=False)
+    tile = 1.3 if tile_pixels is None else tile_pixels / _DPI
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=((tile + 0.15) * n_cols + 1.4, (tile + 0.3) * n_rows + 0.5),
+                             squeeze=False)
     for r, (label, batch, captions) in enumerate(rows):
         for c in range(n_cols):
             ax = axes[r][c]
@@ -80,5 +107,5 @@ def _draw(rows: list[tuple[str, torch.Tensor, list[str]]], path: Path, title: st
                 ax.set_ylabel(label, fontsize=7.5, rotation=0, ha="right", va="center", labelpad=4)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.98))
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=_DPI, format="png"))
     plt.close(fig)

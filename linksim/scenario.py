@@ -172,6 +172,7 @@ class ExamplesConfig(StrictModel):
 
     num_images: int = Field(6, ge=1, le=32)
     snr_db: list[float] | None = None  # default: the lowest, a middle and the highest SNR of the sweep
+    crop: int | None = Field(None, ge=8, le=1024)  # show the centre crop x crop pixels at 1:1
     bandwidth_ratio: float | None = None  # default: the largest ratio of the sweep
 
     @field_validator("bandwidth_ratio", mode="before")

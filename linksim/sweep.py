@@ -135,6 +135,17 @@ class PointEvaluator:
         assert len(self.groups) == 1, "only for datasets of one image size"
         return self.groups[0].roi_masks
 
+    def select(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Images ``[b, 3, H, W]`` and ROI masks of dataset ``indices``, batched by image size
+        (groups in order of first appearance, order kept within a group)."""
+        batches, wanted = [], set(indices)
+        for group in self.groups:
+            local = [j for j, i in enumerate(group.index.tolist()) if i in wanted]
+            if local:
+                at = torch.tensor(local, device=self.device)
+                batches.append((group.pixels[at], None if group.roi_masks is None else group.roi_masks[at]))
+        return batches
+
     @property
     def images_per_point(self) -> int:
         if self.scenario.link is not None:
