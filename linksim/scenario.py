@@ -20,7 +20,7 @@ import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from linksim.channels import CHANNELS
-from linksim.data import ImageSet, available_datasets, load_dataset
+from linksim.data import DATASETS, ImageSet, available_datasets, load_dataset
 from linksim.errors import ScenarioError
 from linksim.link import FixedPolicyConfig, LinkConfig, RatePolicyConfig
 from linksim.metrics import available_metrics, region_metrics
@@ -54,6 +54,13 @@ class DatasetConfig(StrictModel):
     root: str | None = None
     subset_seed: int = 0
     crop: Annotated[int, Field(gt=0, le=8192)] | tuple[Annotated[int, Field(gt=0, le=8192)], Annotated[int, Field(gt=0, le=8192)]] | None = None
+
+    @model_validator(mode="after")
+    def _native_size_exists(self) -> "DatasetConfig":
+        if self.image_size == "native" and not DATASETS[self.name].native:
+            native = ", ".join(n for n, info in DATASETS.items() if info.native)
+            raise ValueError(f"image_size: {self.name} has no native size; give a number (native size: {native})")
+        return self
 
     @property
     def size(self) -> int | None:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from conftest import SHARED, small_scenario
 from linksim.data import load_dataset
-from linksim.errors import DatasetError, LinksimError
+from linksim.errors import DatasetError, LinksimError, ScenarioError
 from linksim.models.deepjscc import DeepJSCC, latent_channels_for
 from linksim.models.diffusion import ConditionalDenoiser, DenoiserConfig
 from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler, training_scheduler
@@ -49,6 +49,8 @@ def test_native_size_keeps_both_orientations_and_batches_by_size(tmp_path):
         load_dataset("image_folder", image_size=None, root=root, crop=(20, 20))
     with pytest.raises(DatasetError, match="dataset.image_size: skimage-samples has no native size"):
         load_dataset("skimage-samples", image_size=None)
+    with pytest.raises(ScenarioError, match="dataset: image_size: skimage-samples has no native size"):
+        parse_scenario(small_scenario(tmp_path, dataset={"name": "skimage-samples", "image_size": "native"}))
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA"])
@@ -134,3 +136,20 @@ def test_kodak_is_checksummed_and_native(tmp_path):
     (copy / "kodim07.png").unlink()
     with pytest.raises(DatasetError, match=r"kodim07.png is missing"):
         load_dataset("kodak", image_size=None, root=copy)
+
+
+def test_diffusion_trains_on_random_crops_and_checks_its_grid(tmp_path):
+    from linksim.errors import ScenarioError
+    from linksim.training.diffusion import DiffusionTrainConfig, train_diffusion
+
+    root = _photo_folder(tmp_path / "photos", {"a": (40, 48), "b": (48, 40)})
+    data = {"name": "image_folder", "root": str(root), "split": "test", "image_size": "native"}
+    tiny = {"block_out_channels": [16, 32], "cond_channels": 8, "cond_hidden": 16, "norm_num_groups": 8}
+    config = {"train_data": data, "train_crop": 32, "eval_data": {**data, "image_size": 32}, "model": tiny,
+              "steps": 2, "batch_size": 2, "warmup_steps": 1, "checkpoint_every": 2, "log_every": 1, "eval_steps": 1,
+              "out": str(tmp_path / "run"), "device": "cpu"}
+    out = train_diffusion(DiffusionTrainConfig.model_validate(config), progress=False)
+    assert (out / "last.safetensors").is_file()
+    wrong = DiffusionTrainConfig.model_validate({**config, "model": {**tiny, "latent_factor": 8}})
+    with pytest.raises(ScenarioError, match="latent_factor/latent_channels 8/32 must match 'cifar10-deepjscc-v1' \\(4/32\\)"):
+        train_diffusion(wrong, progress=False)
