@@ -196,6 +196,19 @@ def test_bler_table_threshold_interpolation() -> None:
     assert table.threshold_db(2, 256, target=0.999) == pytest.approx(3.0, abs=0.01)
 
 
+def test_bler_table_extends_the_waterfall_and_splits_long_images_into_blocks() -> None:
+    table = BlerTable(_synthetic_table())
+    # below MCS 2's last point (0 of 100 blocks -> 0.005 at 5 dB): the 4 -> 5 dB segment goes on
+    slope = math.log10(0.005) - math.log10(0.01)
+    assert table.threshold_db(2, 256, target=1e-3) == pytest.approx(4.0 + (-3 - math.log10(0.01)) / slope)
+    # up to the longest calibrated block an image is one block; beyond, K / 1024 blocks
+    assert table.block_target(1024, 0.1) == (1024, pytest.approx(0.1))
+    uses, per_block = table.block_target(16 * 1024, 0.1)
+    assert uses == 1024 and 1 - (1 - per_block) ** 16 == pytest.approx(0.1)
+    assert table.thresholds_db(16 * 1024, 0.1)[2] == pytest.approx(table.threshold_db(2, 1024, per_block))
+    assert table.thresholds_db(16 * 1024, 0.1)[2] > table.thresholds_db(1024, 0.1)[2]
+
+
 def test_bler_table_select() -> None:
     table = BlerTable(_synthetic_table())
     snr = torch.tensor([-5.0, 0.5, 1.0, 3.6, 10.0])

@@ -129,7 +129,7 @@ class BlerTable:
     (so that a noisy point below the target in the waterfall is not taken for the threshold).
     A measured BLER of 0 counts as ``0.5 / blocks`` in the logarithm. If even the lowest
     calibrated SNR meets the target, that SNR is returned (a conservative bound); if no point
-    meets it, ``inf``. For a ``channel_uses`` without calibration, the calibrated value nearest
+    meets it, the last segment of a falling curve is extended (else ``inf``). For a ``channel_uses`` without calibration, the calibrated value nearest
     in log distance is used (ties go to the smaller, i.e. shorter and more conservative, code).
     """
 
@@ -211,16 +211,33 @@ class BlerTable:
             return float(snr[0])
         last = int(above[-1])
         if last == len(snr) - 1:
-            return math.inf
+            # Below the last measured point: extend the waterfall's last segment, if it falls.
+            if len(snr) < 2 or log_bler[-1] >= log_bler[-2]:
+                return math.inf
+            last -= 1
         x0, x1 = snr[last], snr[last + 1]
         y0, y1 = log_bler[last], log_bler[last + 1]
         return float(x0 + (log_target - y0) * (x1 - x0) / (y1 - y0))
 
+    def block_target(self, channel_uses: int, target: float) -> tuple[int, float]:
+        """The calibrated block length for images of ``channel_uses`` and the BLER each block
+        may have for the image's error rate to be ``target``.
+
+        An image longer than the longest calibrated block (a Kodak photo at ratio 1/16 is 73,728
+        channel uses, 72 blocks of 1,024) is lost if any of its ``m = K / K_max`` blocks is: its
+        blocks may each fail with ``1 - (1 - target)^(1/m)``, treating them as independent (the
+        image's actual codewords are longer, with a steeper waterfall, so this is conservative).
+        """
+        uses = self.nearest_channel_uses(channel_uses)
+        blocks = max(1.0, channel_uses / max(self.channel_uses))
+        return uses, 1.0 - (1.0 - target) ** (1.0 / blocks)
+
     def thresholds_db(self, channel_uses: int, target: float = 0.1) -> torch.Tensor:
-        """Thresholds of every entry of :data:`MCS_TABLE` (``inf`` where uncalibrated), ``[M]``."""
-        key = (self.nearest_channel_uses(channel_uses), float(target))
+        """Thresholds of every entry of :data:`MCS_TABLE` (``inf`` where uncalibrated), ``[M]``,
+        for an image error rate ``target`` at ``channel_uses`` (see :meth:`block_target`)."""
+        key = self.block_target(channel_uses, target)
         if key not in self._threshold_cache:
-            values = [self.threshold_db(m.index, key[0], target) for m in MCS_TABLE]
+            values = [self.threshold_db(m.index, key[0], key[1]) for m in MCS_TABLE]
             self._threshold_cache[key] = torch.tensor(values, dtype=torch.float64)
         return self._threshold_cache[key]
 
@@ -232,7 +249,8 @@ class BlerTable:
         Args:
             snr_db: ``[B]`` SNR (dB) the transmitter believes the link has.
             channel_uses: channel uses per image (selects the calibrated block length).
-            target: the BLER the chosen MCS must reach at ``snr_db``.
+            target: the error rate of a whole image the chosen MCS must reach at ``snr_db``
+                (per calibrated block for images up to the longest block, see :meth:`block_target`).
 
         Returns:
             ``[B]`` long tensor of MCS indices, ``-1`` where no MCS reaches the target.
