@@ -68,7 +68,7 @@ def received_llr(cm: CodedModulation, batch: int, snr_db: float, seed: int) -> t
     gen = torch.Generator().manual_seed(seed)
     bits = torch.randint(0, 2, (batch, cm.payload_bits), generator=gen)
     out = channel(cm.encode(bits.float()), torch.full((batch,), snr_db))
-    return cm.llr(out.y, out.noise_var).reshape(-1, cm.codeword_bits)
+    return cm.descramble(cm.llr(out.y, out.noise_var)).reshape(-1, cm.codeword_bits)
 
 
 def time_decode(cm: CodedModulation, llr: torch.Tensor, reps: int) -> tuple[float, float]:

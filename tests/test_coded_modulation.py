@@ -111,7 +111,7 @@ def test_resumed_decoding_is_bit_exact_and_early_stopping_keeps_decisions() -> N
     bits = torch.randint(0, 2, (200, full.payload_bits), generator=torch.Generator())
     x = full.encode(bits.float())
     no = 10 ** (-1.75 / 10)  # Es/N0 = Eb/N0 = 1.75 dB: BLER a few percent
-    llr = full.llr(_noisy(x, no, seed=6), torch.tensor(no)).reshape(200, -1)
+    llr = full.descramble(full.llr(_noisy(x, no, seed=6), torch.tensor(no))).reshape(200, -1)
 
     one_call, state_one = full.decoder(llr, num_iter=20)
     chunked, state = None, None
@@ -163,6 +163,19 @@ def test_ldpc_bler_matches_sionna_tutorial() -> None:
     errors, blocks, _ = simulate_point(cm, channel, high, max_blocks=1000, min_errors=1000,
                                        seed=12)
     assert errors / blocks < 1e-2, (errors, blocks)
+
+
+def test_payloads_that_are_not_random_are_scrambled_to_unit_power_and_decode() -> None:
+    """A zero-padded source stream must not map onto a few constellation points: with the 5G
+    scrambler an all-zero 16QAM payload has unit power and decodes where random data does."""
+    seed_everything(3)
+    cm = CodedModulation(mcs_by_name("16QAM-r1/2"), 4096, device="cpu")
+    payload = torch.zeros(2, cm.payload_bits)
+    symbols = cm.encode(payload)
+    assert symbols.abs().pow(2).mean().item() == pytest.approx(1.0, abs=0.02)
+    received = build_channel(AWGNConfig(), "cpu")(symbols, torch.full((2,), 8.0))
+    bits, crc_ok = cm.decode(received.y, received.noise_var)
+    assert crc_ok.all() and torch.equal(bits, payload)
 
 
 def _synthetic_table() -> pd.DataFrame:

@@ -24,7 +24,13 @@ Frame layout for ``K = num_symbols`` channel uses and an MCS with ``m`` bits per
 4. **Padding.** ``P = K - C S < C`` symbols are left over. They repeat the first ``P m`` coded
    bits of the frame (as a circular buffer would, so the power stays that of random data) and
    the receiver discards them. ``P`` is 0 whenever ``C`` divides ``K`` (always when ``C = 1``).
-5. Codewords are mapped one after another onto the symbols (codeword ``c`` occupies symbols
+5. **Scrambling.** The concatenated coded bits are scrambled with the 5G PDSCH Gold sequence
+   (TS 38.211 7.3.1.1; Sionna's :class:`~sionna.phy.fec.scrambling.TB5GScrambler`) and the
+   receiver flips the signs of its LLRs back. Without it a payload that is not uniformly random
+   (a source stream zero-padded to the budget) maps to a few constellation points: all-zero
+   16QAM codewords sit on the inner points at 0.2 of the unit power and fail to decode at SNRs
+   where random data decodes (measured: 0/3 vs 3/3 Kodak-size frames at 7 dB, 16QAM r1/2).
+6. Codewords are mapped one after another onto the symbols (codeword ``c`` occupies symbols
    ``c S ... (c + 1) S - 1``), as 5G maps code blocks onto resource elements; there is no
    interleaving across codewords.
 
@@ -55,6 +61,7 @@ import numpy as np
 import torch
 from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
 from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder, vn_update_sum
+from sionna.phy.fec.scrambling import TB5GScrambler
 from sionna.phy.mapping import Constellation, Demapper, Mapper
 from torch import nn
 
@@ -163,6 +170,7 @@ class CodedModulation(nn.Module):
                 f"{where}: 5G LDPC cannot code k={self.codeword_info_bits} into "
                 f"n={self.codeword_bits} bits ({err})"
             ) from err
+        self.scrambler = TB5GScrambler(channel_type="PDSCH", device=dev)
         constellation = Constellation("qam", m, device=dev)
         self.mapper = Mapper(constellation=constellation, device=dev)
         self.demapper = Demapper("app", constellation=constellation, device=dev)
@@ -205,7 +213,7 @@ class CodedModulation(nn.Module):
         u = bits.to(device=self.device, dtype=torch.float32)
         u = u.reshape(batch, self.num_codewords, -1)
         c = self.encoder(self.crc_encoder(u))  # [B, C, n]
-        c = c.reshape(batch, self.num_codewords * self.codeword_bits)
+        c = self.scrambler(c.reshape(batch, self.num_codewords * self.codeword_bits))
         if self.padding_symbols:
             c = torch.cat([c, c[:, : self.padding_symbols * self.mcs.bits_per_symbol]], dim=1)
         return self.mapper(c).to(torch.complex64)
@@ -213,7 +221,7 @@ class CodedModulation(nn.Module):
     # ------------------------------------------------------------------ receiver
     @torch.no_grad()
     def llr(self, y: torch.Tensor, noise_var: torch.Tensor) -> torch.Tensor:
-        """Bit logits ``log p(1)/p(0)`` of the coded bits, ``[B, C, n]`` (padding dropped).
+        """Bit logits ``log p(1)/p(0)`` of the (scrambled) coded bits, ``[B, C, n]`` (padding dropped).
 
         Exact "app" demapping with the per-symbol noise variance, computed per dimension: with
         circular noise the QAM likelihood factorises into its real and imaginary parts, and each
@@ -244,6 +252,11 @@ class CodedModulation(nn.Module):
         llr = llr.permute(1, 2, 0).reshape(batch, self.num_codewords, self.codeword_bits)
         return llr
 
+    def descramble(self, llr: torch.Tensor) -> torch.Tensor:
+        """LLRs ``[B, C, n]`` of the scrambled coded bits -> those of the LDPC codewords."""
+        batch = llr.shape[0]
+        return self.scrambler(llr.reshape(batch, -1), binary=False).reshape(llr.shape)
+
     @torch.no_grad()
     def decode(
         self, y: torch.Tensor, noise_var: torch.Tensor
@@ -260,7 +273,7 @@ class CodedModulation(nn.Module):
             codeword's CRC passes.
         """
         batch = y.shape[0]
-        llr = self.llr(y, noise_var).reshape(batch * self.num_codewords, self.codeword_bits)
+        llr = self.descramble(self.llr(y, noise_var)).reshape(batch * self.num_codewords, self.codeword_bits)
         u_hat = self.decode_codewords(llr)
         payload, crc_ok = self.crc_decoder(u_hat)
         bits = payload.reshape(batch, self.payload_bits)
