@@ -63,6 +63,13 @@ CHECKPOINTS: dict[str, CheckpointInfo] = {
             "v1's encoder, decoder fine-tuned 5k steps on MSE + 0.2 LPIPS: the control for cifar10-diffusion-v2's perceptual loss",
         ),
         CheckpointInfo(
+            "photo-deepjscc-v1",
+            "photo-deepjscc-v1.safetensors",
+            "5f0dd150eb0a7e4477a6630a3cba9c74362b3321263c805d525ebc5cd0fd7cc1",
+            "DeepJSCC for photographs at any size (sides multiples of 4), ratios 1/48..1/3, SNR -5..20 dB, AWGN; "
+            "cifar10-deepjscc-v1 + 8k steps on 128x128 crops of natural photos on CPU",
+        ),
+        CheckpointInfo(
             "cifar10-diffusion-v1",
             "cifar10-diffusion-v1.safetensors",
             "e34940a30a64011f55ae22d4bc090912fb9b3a00f35227fb2dcc743e5af0a1b1",
