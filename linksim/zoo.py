@@ -70,6 +70,12 @@ CHECKPOINTS: dict[str, CheckpointInfo] = {
             "cifar10-deepjscc-v1 + 8k steps on 128x128 crops of natural photos on CPU",
         ),
         CheckpointInfo(
+            "photo-deepjscc-roi-v1",
+            "photo-deepjscc-roi-v1.safetensors",
+            "46d887ec01617b1fa519725c34a6e4385c0d589639c21339bfe20cbe5d2aebe2",
+            "photo-deepjscc-v1 + 2.5k steps of ROI-aware fine-tuning (ROI map input, ROI-weighted loss); for roi_weight > 0",
+        ),
+        CheckpointInfo(
             "cifar10-diffusion-v1",
             "cifar10-diffusion-v1.safetensors",
             "e34940a30a64011f55ae22d4bc090912fb9b3a00f35227fb2dcc743e5af0a1b1",
