@@ -620,6 +620,11 @@ def available_datasets() -> list[str]:
     return list(DATASETS)
 
 
+def native_size_datasets() -> list[str]:
+    """Names of the datasets that can give images at their native size (``image_size=None``)."""
+    return [name for name, info in DATASETS.items() if info.native]
+
+
 def _centre_crop(images: ImageSet, crop: tuple[int, int]) -> ImageSet:
     """The centre ``crop = (h, w)`` of every image; DatasetError naming an image that is smaller."""
     h, w = crop
@@ -666,8 +671,8 @@ def load_dataset(
     if name not in DATASETS:
         raise DatasetError(f"dataset.name: unknown dataset '{name}' (accepted: {', '.join(DATASETS)})")
     if image_size is None and not DATASETS[name].native:
-        native = ", ".join(n for n, info in DATASETS.items() if info.native)
-        raise DatasetError(f"dataset.image_size: {name} has no native size; give a number (native size: {native})")
+        raise DatasetError(f"dataset.image_size: {name} has no native size; give a number "
+                           f"(native size: {', '.join(native_size_datasets())})")
     if image_size is not None and image_size <= 0:
         raise DatasetError(f"dataset.image_size: must be a positive number of pixels, got {image_size}")
     if num_images is not None and num_images <= 0:

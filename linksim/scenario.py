@@ -20,7 +20,7 @@ import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from linksim.channels import CHANNELS
-from linksim.data import DATASETS, ImageSet, available_datasets, load_dataset
+from linksim.data import ImageSet, available_datasets, load_dataset, native_size_datasets
 from linksim.errors import ScenarioError
 from linksim.link import FixedPolicyConfig, LinkConfig, RatePolicyConfig
 from linksim.metrics import available_metrics, region_metrics
@@ -57,9 +57,9 @@ class DatasetConfig(StrictModel):
 
     @model_validator(mode="after")
     def _native_size_exists(self) -> "DatasetConfig":
-        if self.image_size == "native" and not DATASETS[self.name].native:
-            native = ", ".join(n for n, info in DATASETS.items() if info.native)
-            raise ValueError(f"image_size: {self.name} has no native size; give a number (native size: {native})")
+        if self.image_size == "native" and self.name not in native_size_datasets():
+            raise ValueError(f"image_size: {self.name} has no native size; give a number "
+                             f"(native size: {', '.join(native_size_datasets())})")
         return self
 
     @property
