@@ -577,15 +577,17 @@ def _load_kodak(
         _download_kodak(folder, list(sums))
     else:
         folder = _existing_root(root, "kodak")
+    files: dict[str, bytes] = {}  # read once: checked, then decoded
     for name, expected in sums.items():
         path = folder / name
         if not path.is_file():
             raise DatasetError(f"dataset.root: {path} is missing (Kodak is kodim01.png ... kodim24.png)")
-        if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+        files[name] = path.read_bytes()
+        if hashlib.sha256(files[name]).hexdigest() != expected:
             raise DatasetError(f"dataset.root: {path} fails its checksum (not the original Kodak file)")
     names = list(sums)
     chosen = [names[i] for i in _subset(len(names), num_images, subset_seed, str(folder))]
-    pixels = [_decode((folder / name).read_bytes(), image_size, str(folder / name)) for name in chosen]
+    pixels = [_decode(files[name], image_size, str(folder / name)) for name in chosen]
     return ImageSet.from_pixels(pixels, [PurePosixPath(name).stem for name in chosen], "kodak")
 
 
@@ -625,19 +627,21 @@ def native_size_datasets() -> list[str]:
     return [name for name, info in DATASETS.items() if info.native]
 
 
+def centre_crop(images: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """The centre ``h x w`` of images ``[..., H, W]`` (all of a side that is shorter)."""
+    top, left = max(0, (images.shape[-2] - h) // 2), max(0, (images.shape[-1] - w) // 2)
+    return images[..., top : top + h, left : left + w]
+
+
 def _centre_crop(images: ImageSet, crop: tuple[int, int]) -> ImageSet:
     """The centre ``crop = (h, w)`` of every image; DatasetError naming an image that is smaller."""
     h, w = crop
-    out = []
-    for (index, group) in images.size_groups():
-        gh, gw = group.shape[-2:]
-        if gh < h or gw < w:
-            raise DatasetError(f"dataset.crop: {h}x{w} is larger than image {images.ids[int(index[0])]} ({gh}x{gw})")
-        top, left = (gh - h) // 2, (gw - w) // 2
-        out.append((index, group[..., top : top + h, left : left + w]))
     stacked = torch.empty(len(images), 3, h, w)
-    for index, group in out:
-        stacked[index] = group
+    for index, group in images.size_groups():
+        if group.shape[-2] < h or group.shape[-1] < w:
+            raise DatasetError(f"dataset.crop: {h}x{w} is larger than image {images.ids[int(index[0])]} "
+                               f"({group.shape[-2]}x{group.shape[-1]})")
+        stacked[index] = centre_crop(group, h, w)
     return ImageSet(stacked, images.ids, images.name)
 
 

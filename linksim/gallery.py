@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from linksim.data import centre_crop  # noqa: E402
 from linksim.metrics import compute_metrics  # noqa: E402
 from linksim.randomness import seed_everything  # noqa: E402
 from linksim.results import atomic_write  # noqa: E402
@@ -76,14 +77,7 @@ def render_examples(scenario: Scenario, evaluator: PointEvaluator, path: Path) -
 
 def _tiles(batches: list[torch.Tensor], crop: int | None) -> list[torch.Tensor]:
     """Images ``[3, H, W]`` of the batches, in order; with ``crop``, their centre ``crop x crop``."""
-    out = []
-    for batch in batches:
-        for image in batch:
-            if crop:
-                top, left = max(0, (image.shape[-2] - crop) // 2), max(0, (image.shape[-1] - crop) // 2)
-                image = image[:, top : top + crop, left : left + crop]
-            out.append(image)
-    return out
+    return [centre_crop(image, crop, crop) if crop else image for batch in batches for image in batch]
 
 
 _DPI = 110

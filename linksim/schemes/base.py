@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from linksim.errors import LinksimError
 from linksim.schema import TypedConfig
 
 
@@ -68,6 +69,15 @@ def channel_uses(image_shape: tuple[int, int, int], bandwidth_ratio: float) -> i
     """Complex channel uses K for a ``(C, H, W)`` image: ``round(ratio * C * H * W)``, at least 1."""
     c, h, w = image_shape
     return max(1, round(bandwidth_ratio * c * h * w))
+
+
+def check_image_size(images: torch.Tensor, multiple: int, checkpoint: str) -> None:
+    """One-line :class:`LinksimError` unless the sides of ``images`` ``[B, 3, H, W]`` are multiples
+    of ``multiple`` (what a convolutional model's downsampling needs)."""
+    h, w = images.shape[-2:]
+    if h % multiple or w % multiple:
+        raise LinksimError(f"checkpoint '{checkpoint}' needs image sides that are multiples of {multiple}; the dataset "
+                           f"gives {h}x{w} (set dataset.crop or dataset.image_size to a multiple of {multiple})")
 
 
 class Scheme(nn.Module):

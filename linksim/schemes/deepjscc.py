@@ -26,7 +26,7 @@ import torch
 from linksim.errors import LinksimError
 from linksim.models.deepjscc import load_deepjscc
 from linksim.schema import ratio_label
-from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses
+from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses, check_image_size
 
 _GAIN_BITS = 16  # the ROI renormalisation gain, sent as a float16
 
@@ -52,18 +52,14 @@ class DeepJSCCScheme(Scheme):
         super().__init__()
         self.config = config or DeepJSCCConfig()
         loaded = load_deepjscc(self.config.checkpoint, device)
-        self.model, self.image_size, self.ratios = loaded.model, loaded.image_size, loaded.ratios
+        self.model, self.ratios = loaded.model, loaded.ratios
 
     @property
     def supported_ratios(self) -> list[float]:
         return self.ratios
 
     def _check(self, images: torch.Tensor, ratio: float) -> None:
-        h, w = images.shape[-2:]
-        f = self.model.factor
-        if h % f or w % f:
-            raise LinksimError(f"checkpoint '{self.config.checkpoint}' needs image sides that are multiples of {f}; "
-                               f"the dataset gives {h}x{w} (set dataset.crop or dataset.image_size to a multiple of {f})")
+        check_image_size(images, self.model.factor, self.config.checkpoint)
         if not any(abs(ratio - r) < 1e-9 for r in self.ratios):
             supported = ", ".join(ratio_label(r) for r in self.ratios)
             raise LinksimError(f"checkpoint '{self.config.checkpoint}' does not support bandwidth ratio "

@@ -16,10 +16,9 @@ from typing import Literal
 import torch
 from pydantic import Field, model_validator
 
-from linksim.errors import LinksimError
 from linksim.models.diffusion import load_denoiser
 from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler
-from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission
+from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, check_image_size
 from linksim.schemes.deepjscc import DeepJSCCConfig, DeepJSCCScheme
 
 
@@ -72,11 +71,7 @@ class DiffusionScheme(Scheme):
         return self.deepjscc.ratios
 
     def transmit(self, images: torch.Tensor, state: LinkState) -> Transmission:
-        h, w = images.shape[-2:]
-        multiple = self.denoiser.config.multiple
-        if h % multiple or w % multiple:
-            raise LinksimError(f"checkpoint '{self.config.checkpoint}' needs image sides that are multiples of {multiple}; "
-                               f"the dataset gives {h}x{w} (set dataset.crop or dataset.image_size to a multiple of {multiple})")
+        check_image_size(images, self.denoiser.config.multiple, self.config.checkpoint)
         return self.deepjscc.transmit(images, state)
 
     def receive(self, y: torch.Tensor, noise_var: torch.Tensor, tx: Transmission, state: LinkState) -> torch.Tensor:
