@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
                            "ratios 1/12, 1/6, 1/3)")
     calibrate.add_argument("--max-blocks", type=int, default=2000, metavar="N", help="blocks per point at most (default 2000)")
     calibrate.add_argument("--min-errors", type=int, default=100, metavar="N", help="stop a point after N block errors (default 100)")
+    calibrate.add_argument("--decoder", choices=["auto", "sionna", "fast"], default="auto",
+                           help="LDPC decoder: Sionna's BP or the compiled CPU one (auto: fast on a CPU)")
     calibrate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     sub.add_parser("list", help="list schemes, channels, datasets, metrics, codecs, MCS table, checkpoints "
@@ -181,7 +183,8 @@ def _cmd_calibrate_mcs(args: argparse.Namespace) -> int:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
         raise LinksimError(f"--channel: {where + ': ' if where else ''}{error['msg']}") from None
-    calibrate_main(channel, args.channel_uses, args.out, args.max_blocks, args.min_errors, not args.no_progress)
+    calibrate_main(channel, args.channel_uses, args.out, args.max_blocks, args.min_errors, not args.no_progress,
+                   decoder=args.decoder)
     print(f"wrote {args.out}")
     return 0
 

@@ -145,15 +145,17 @@ def test_uncoded_qpsk_ber_matches_q_function() -> None:
         assert abs(ber - expected) < 5 * sigma + 1e-4
 
 
-def test_ldpc_bler_matches_sionna_tutorial() -> None:
-    """k=512, n=1024 5G LDPC + QPSK over AWGN reaches BLER 1e-2 within 0.3 dB of the tutorial.
+@pytest.mark.parametrize("decoder", ["sionna", "fast"])
+def test_ldpc_bler_matches_sionna_tutorial(decoder: str) -> None:
+    """k=512, n=1024 5G LDPC + QPSK over AWGN reaches BLER 1e-2 within 0.3 dB of the tutorial,
+    with Sionna's decoder and with the fast one.
 
     For QPSK at rate 1/2, Es/N0 = Eb/N0. At the reference Eb/N0 - 0.3 dB the BLER must still be
     above 1e-2 (expected ~6e-2), at + 0.3 dB below it (expected ~1e-3); the block counts make
     either test failing by Monte-Carlo chance negligible (< 1e-5). ``benchmarks/ldpc.py``
     measures the crossing itself.
     """
-    cm = CodedModulation(mcs_by_name("QPSK-r1/2"), 512)
+    cm = CodedModulation(mcs_by_name("QPSK-r1/2"), 512, decoder=decoder)
     assert (cm.codeword_info_bits, cm.codeword_bits) == (512, 1024)
     channel = build_channel(AWGNConfig(snr_pilots=0))
     low = TUTORIAL_EBNO_DB_AT_BLER_1E2 - 0.3

@@ -34,6 +34,12 @@ Frame layout for ``K = num_symbols`` channel uses and an MCS with ``m`` bits per
    ``c S ... (c + 1) S - 1``), as 5G maps code blocks onto resource elements; there is no
    interleaving across codewords.
 
+**Decoders.** ``decoder="sionna"`` decodes with Sionna's ``LDPC5GDecoder`` (flooding
+boxplus-phi BP, eager PyTorch, any device) and the early stopping below; ``decoder="fast"`` with
+:class:`~linksim.digital.fast_ldpc.FastLDPC5GDecoder` (compiled layered min-sum on CPU threads,
+30-60x faster per thread; ``benchmarks/ldpc.py``). ``"auto"`` (:func:`resolve_decoder`) takes the
+fast one on a CPU and Sionna's elsewhere.
+
 **Early stopping.** Sionna's ``LDPC5GDecoder`` always runs ``num_iter`` iterations. With
 ``return_state=True`` it returns its variable-to-check messages and accepts them back as
 ``msg_v2c``; for the flooding schedule these messages are the complete decoder state (the
@@ -66,6 +72,7 @@ from sionna.phy.mapping import Constellation, Demapper, Mapper
 from torch import nn
 
 from linksim.channels.base import sionna_device
+from linksim.digital.fast_ldpc import FastLDPC5GDecoder
 from linksim.digital.mcs import Mcs
 
 LDPC_MAX_K_BG1 = 8448
@@ -76,6 +83,17 @@ CRC16_MAX_PAYLOAD = 3824
 """TS 38.212 7.2.1: payloads up to this size get CRC16, longer ones CRC24A."""
 _DEMAP_CHUNK_ELEMENTS = 1 << 23
 """Symbols x constellation points handled per demapper call (bounds memory for 256QAM)."""
+LDPC_DECODERS = ("auto", "sionna", "fast")
+"""Accepted values of ``decoder`` (the MCS config's ``decoder:``)."""
+
+
+def resolve_decoder(decoder: str, device: str | torch.device) -> str:
+    """``"auto"`` -> ``"fast"`` on a CPU, ``"sionna"`` on other devices; others unchanged."""
+    if decoder not in LDPC_DECODERS:
+        raise ValueError(f"unknown LDPC decoder '{decoder}' (accepted: {', '.join(LDPC_DECODERS)})")
+    if decoder == "auto":
+        return "fast" if torch.device(device).type == "cpu" else "sionna"
+    return decoder
 
 
 class CodedModulation(nn.Module):
@@ -89,7 +107,9 @@ class CodedModulation(nn.Module):
         early_stopping: stop decoding a codeword once its syndrome is zero (see module docs).
         check_every: iterations between syndrome checks when ``early_stopping`` is on.
         max_bits_per_call: coded bits per decoder call; larger batches are decoded in slices
-            (default 2^14 on a CPU, 2^22 on other devices).
+            (default 2^14 on a CPU, 2^22 on other devices). Sionna's decoder only.
+        decoder: ``"sionna"``, ``"fast"`` or ``"auto"`` (see the module docs). The fast decoder
+            runs on the CPU whatever ``device`` is.
 
     Attributes:
         num_codewords: ``C``. codeword_symbols: ``S``. codeword_bits: ``n = S m``.
@@ -112,6 +132,7 @@ class CodedModulation(nn.Module):
         early_stopping: bool = True,
         check_every: int = 1,
         max_bits_per_call: int | None = None,
+        decoder: str = "sionna",
     ) -> None:
         super().__init__()
         if num_symbols < 1:
@@ -126,6 +147,7 @@ class CodedModulation(nn.Module):
         self.early_stopping = bool(early_stopping)
         self.check_every = int(check_every)
         self.device = torch.device(device)
+        self.decoder_name = resolve_decoder(decoder, self.device)
         if max_bits_per_call is None:  # small cache-sized slices pay on a CPU, not on a GPU
             max_bits_per_call = 1 << 14 if self.device.type == "cpu" else 1 << 22
         self.max_bits_per_call = int(max_bits_per_call)
@@ -165,6 +187,10 @@ class CodedModulation(nn.Module):
                 vn_update=self._vn_update,
                 device=dev,
             )
+            self.fast_decoder = (
+                FastLDPC5GDecoder(self.encoder, num_iter=self.num_iter, early_stopping=self.early_stopping)
+                if self.decoder_name == "fast" else None
+            )
         except ValueError as err:
             raise ValueError(
                 f"{where}: 5G LDPC cannot code k={self.codeword_info_bits} into "
@@ -198,7 +224,7 @@ class CodedModulation(nn.Module):
             f"codewords={self.num_codewords}x(k={self.codeword_info_bits}, "
             f"n={self.codeword_bits}), crc={self.crc_bits}, payload_bits={self.payload_bits}, "
             f"padding_symbols={self.padding_symbols}, num_iter={self.num_iter}, "
-            f"early_stopping={self.early_stopping}"
+            f"early_stopping={self.early_stopping}, decoder={self.decoder_name}"
         )
 
     # ------------------------------------------------------------------ transmitter
@@ -289,6 +315,10 @@ class CodedModulation(nn.Module):
         slices of 2^14-2^15 coded bits keep them in cache; measured on the development CPU, 1
         thread, 20 iterations, 128 codewords: 1.2-1.6x the throughput of one call per batch.
         """
+        if self.fast_decoder is not None:
+            u_hat = self.fast_decoder(llr)
+            self.last_iterations = self.fast_decoder.last_iterations
+            return u_hat
         total = llr.shape[0]
         self.last_iterations = torch.full(
             (total,), self.num_iter, dtype=torch.long, device=llr.device
@@ -364,12 +394,12 @@ class CodedModulation(nn.Module):
 
 @lru_cache(maxsize=64)
 def cached_coded_modulation(
-    mcs: Mcs, num_symbols: int, device: str = "cpu", num_iter: int = 20
+    mcs: Mcs, num_symbols: int, device: str = "cpu", num_iter: int = 20, decoder: str = "sionna"
 ) -> CodedModulation:
-    """A shared :class:`CodedModulation` per (MCS, block length, device, iterations).
+    """A shared :class:`CodedModulation` per (MCS, block length, device, iterations, decoder).
 
     Building one takes a fraction of a second (Sionna lifts and inverts the parity-check matrix),
     so a scheme that switches MCS per image should reuse instances; this cache does that. The
     instances keep per-call statistics (``last_iterations``), so share them within one thread.
     """
-    return CodedModulation(mcs, num_symbols, device=device, num_iter=num_iter)
+    return CodedModulation(mcs, num_symbols, device=device, num_iter=num_iter, decoder=decoder)

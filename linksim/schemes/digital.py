@@ -39,7 +39,8 @@ import torch
 from pydantic import Field, field_validator, model_validator
 
 from linksim.codecs import CODECS, EncodedImage, SourceCodec, build_codec
-from linksim.digital import MCS_TABLE, BlerTable, CodedModulation, Mcs, cached_coded_modulation, default_bler_table
+from linksim.digital import (MCS_TABLE, BlerTable, CodedModulation, Mcs, cached_coded_modulation, default_bler_table,
+                             resolve_decoder)
 from linksim.errors import LinksimError
 from linksim.schema import StrictModel
 from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses
@@ -57,6 +58,8 @@ class McsConfig(StrictModel):
     target_bler: float = Field(0.1, gt=0, lt=1)
     table: str = "default"
     ldpc_iterations: int = Field(20, ge=1)
+    # LDPC decoder: Sionna's BP (any device) or the compiled CPU one; auto = fast on a CPU
+    decoder: Literal["auto", "sionna", "fast"] = "auto"
 
     @field_validator("code_rate", mode="before")
     @classmethod
@@ -190,11 +193,12 @@ class DigitalScheme(_CodecScheme):
         self.table: BlerTable | None = None
         if mcs.policy == "adaptive":
             self.table = default_bler_table() if mcs.table == "default" else BlerTable.from_csv(mcs.table)
+        self.decoder = resolve_decoder(mcs.decoder, device)
         self._candidates: list[DigitalScheme] = []
         if mcs.policy == "oracle":
             for entry in MCS_TABLE:
                 fixed = McsConfig(policy="fixed", modulation=entry.modulation.lower(), code_rate=entry.code_rate,
-                                  ldpc_iterations=mcs.ldpc_iterations)
+                                  ldpc_iterations=mcs.ldpc_iterations, decoder=mcs.decoder)
                 self._candidates.append(DigitalScheme(self.config.model_copy(update={"mcs": fixed, "name": entry.name}), device))
 
     @property
@@ -213,7 +217,8 @@ class DigitalScheme(_CodecScheme):
         """The coded-modulation chain of ``mcs`` over ``k`` channel uses (shared process-wide, so
         the oracle's candidates and the adaptive scheme build each chain once)."""
         try:
-            return cached_coded_modulation(mcs, k, device=self.device, num_iter=self.config.mcs.ldpc_iterations)
+            return cached_coded_modulation(mcs, k, device=self.device, num_iter=self.config.mcs.ldpc_iterations,
+                                           decoder=self.decoder)
         except ValueError as exc:
             raise LinksimError(f"digital scheme: {mcs.name} over {k} channel uses: {exc}") from None
 
@@ -240,7 +245,8 @@ class DigitalScheme(_CodecScheme):
             bits = torch.stack([stream_bits(encoded[i], coder.payload_bits) for i in rows.tolist()]).to(images.device)
             symbols[rows] = coder.encode(bits).to(symbols.dtype)
             sent_bits[index] = bits
-        columns = {"mcs": [MCS_TABLE[i].name for i in mcs_index.tolist()], **stream_columns(encoded)}
+        columns = {"mcs": [MCS_TABLE[i].name for i in mcs_index.tolist()], "decoder": [self.decoder] * len(images),
+                   **stream_columns(encoded)}
         side_info = {"mcs_index": mcs_index, "encoded": encoded, "sent_bits": sent_bits, "shape": images.shape}
         return Transmission(symbols=symbols, side_info=side_info, columns=columns)
 
