@@ -1,6 +1,7 @@
-"""5G LDPC decoding for the digital baseline: throughput, early stopping, BLER vs Sionna's tutorial.
+"""5G LDPC decoding for the digital baseline: throughput, early stopping, BLER vs Sionna's tutorial,
+the fast decoder vs Sionna's.
 
-Three sections (``--sections``, default all):
+Four sections (``--sections``, default all):
 
 ``throughput``
     LDPC decoding throughput in information Mbit/s (LDPC information bits, CRC included, per
@@ -21,16 +22,27 @@ Three sections (``--sections``, default all):
     stopping) around BLER 1e-2, and the Eb/N0 where it crosses 1e-2, compared with Sionna's
     tutorial "5G Channel Coding and Rate-Matching: Polar vs. LDPC Codes" (v2.2.0 notebook,
     section "Performance of Longer LDPC Codes", curve "5G LDPC BP-20 (n=1000)", rate 0.5, QPSK):
-    BLER 1.8034e-2 at 1.75 dB and 3.53e-3 at 2.0 dB, i.e. 1e-2 at 1.84 dB.
+    BLER 1.8034e-2 at 1.75 dB and 3.53e-3 at 2.0 dB, i.e. 1e-2 at 1.84 dB. ``--decoder`` picks
+    the decoder (default Sionna's).
 
-    python benchmarks/ldpc.py [--sections throughput early-stopping tutorial] [--batches 64 256]
-                              [--reps 3] [--threads 1]
+``fast``
+    linksim's compiled decoder (:class:`~linksim.digital.FastLDPC5GDecoder`: layered normalised
+    min-sum, and its exact-BP rule) against Sionna's ``LDPC5GDecoder`` (flooding boxplus-phi BP,
+    20 iterations) for n=1024 r1/2 QPSK, n=2048 r2/3 16QAM and n=3456 r1/2 QPSK: BLER curves
+    on *the same LLRs* (blocks until ``--min-errors`` Sionna errors or ``--max-blocks``), the SNR
+    of each at BLER 1e-2 and the gap; then information Mbit/s at Sionna's 1e-2 point, per thread
+    and with ``--all-threads`` threads, of Sionna's decoder (20 iterations, as Sionna runs it),
+    Sionna's with linksim's early stopping, and the fast decoder; and the speed-ups.
+
+    python benchmarks/ldpc.py [--sections throughput early-stopping tutorial fast]
+                              [--batches 64 256] [--reps 3] [--threads 1] [--decoder sionna]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import time
@@ -41,7 +53,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from linksim.channels import AWGNConfig, build_channel  # noqa: E402
-from linksim.digital import CodedModulation, default_bler_table, mcs_by_name  # noqa: E402
+from linksim.digital import CodedModulation, FastLDPC5GDecoder, default_bler_table, mcs_by_name  # noqa: E402
 from linksim.digital.calibration import simulate_point  # noqa: E402
 from linksim.randomness import seed_everything  # noqa: E402
 
@@ -141,9 +153,20 @@ def section_early_stopping(codewords: int) -> None:
                   f"| {err_fast} | {differ} | {iters / codewords:.1f} |", flush=True)
 
 
-def section_tutorial(max_blocks: int, min_errors: int) -> None:
-    print("\n## k=512, n=1024 5G LDPC + QPSK over AWGN vs Sionna's tutorial (n=1000, k=500)\n")
-    cm = CodedModulation(mcs_by_name("QPSK-r1/2"), 512)
+def crossing_db(points: dict[float, float], target: float = 1e-2) -> float:
+    """SNR where a BLER curve ``{snr: bler}`` crosses ``target`` (log-linear interpolation)."""
+    pts = sorted(points.items())
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+        if y0 > target >= y1 and y1 > 0:
+            l0, l1 = math.log10(y0), math.log10(y1)
+            return x0 + (math.log10(target) - l0) * (x1 - x0) / (l1 - l0)
+    return math.nan
+
+
+def section_tutorial(max_blocks: int, min_errors: int, decoder: str) -> None:
+    print(f"\n## k=512, n=1024 5G LDPC + QPSK over AWGN vs Sionna's tutorial (n=1000, k=500), "
+          f"decoder {decoder}\n")
+    cm = CodedModulation(mcs_by_name("QPSK-r1/2"), 512, decoder=decoder)
     channel = build_channel(AWGNConfig(snr_pilots=0))
     print("| Eb/N0 (dB) | BLER linksim | blocks | BLER tutorial (n=1000) |")
     print("| ---: | ---: | ---: | ---: |")
@@ -155,26 +178,99 @@ def section_tutorial(max_blocks: int, min_errors: int) -> None:
         ref = TUTORIAL_EBNO_DB.get(ebno)
         print(f"| {ebno:.2f} | {errors / blocks:.3e} | {blocks} | "
               f"{'' if ref is None else f'{ref:.3e}'} |", flush=True)
-    points = sorted(measured.items())
-    crossing = math.nan
-    for (x0, y0), (x1, y1) in zip(points, points[1:]):
-        if y0 > 1e-2 >= y1 and y1 > 0:
-            l0, l1 = math.log10(y0), math.log10(y1)
-            crossing = x0 + (-2 - l0) * (x1 - x0) / (l1 - l0)
+    crossing = crossing_db(measured)
     print(f"\nBLER 1e-2 at Eb/N0 = {crossing:.2f} dB (tutorial: {TUTORIAL_CROSSING_DB:.2f} dB, "
           f"difference {crossing - TUTORIAL_CROSSING_DB:+.2f} dB)")
 
 
+FAST_CODES = [("QPSK-r1/2", 512), ("16QAM-r2/3", 512), ("QPSK-r1/2", 1728)]
+"""n=1024 r1/2 QPSK, n=2048 r2/3 16QAM, n=3456 r1/2 QPSK (issue 14)."""
+
+
+def section_fast(max_blocks: int, min_errors: int, reps: int, all_threads: int) -> None:
+    table = default_bler_table()
+    print("\n## Fast decoder vs Sionna's BP-20: BLER on the same LLRs\n")
+    print("| code | SNR (dB) | blocks | BLER Sionna BP-20 | BLER fast min-sum | BLER fast BP | mean it min-sum |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    operating: dict[tuple[str, int], float] = {}
+    gaps = []
+    for name, uses in FAST_CODES:
+        sionna = CodedModulation(mcs_by_name(name), uses, decoder="sionna")
+        minsum = FastLDPC5GDecoder(sionna.encoder)
+        exact = FastLDPC5GDecoder(sionna.encoder, cn_update="boxplus")
+        centre = table.threshold_db(sionna.mcs.index, uses, target=1e-2)
+        curves: dict[str, dict[float, float]] = {"sionna": {}, "minsum": {}, "bp": {}}
+        for offset in (-0.6, -0.4, -0.2, 0.0, 0.2, 0.4):
+            snr = round(centre + offset, 2)
+            errors = {key: 0 for key in curves}
+            blocks, iterations = 0, 0.0
+            while blocks < max_blocks and errors["sionna"] < min_errors:
+                llr = received_llr(sionna, 500, snr, seed=int(1000 * snr) + blocks)
+                gen = torch.Generator().manual_seed(int(1000 * snr) + blocks)
+                bits = torch.randint(0, 2, (500, sionna.payload_bits), generator=gen).float()
+                info = sionna.crc_encoder(bits.reshape(500, sionna.num_codewords, -1)).reshape(llr.shape[0], -1)
+                for key, decode in (("sionna", sionna.decode_codewords), ("minsum", minsum), ("bp", exact)):
+                    errors[key] += int((decode(llr) != info).any(dim=1).sum())
+                iterations += float(minsum.last_iterations.float().sum())
+                blocks += llr.shape[0]
+            for key in curves:
+                curves[key][snr] = errors[key] / blocks
+            print(f"| {name} n={sionna.codeword_bits} | {snr:.2f} | {blocks} | {curves['sionna'][snr]:.2e} "
+                  f"| {curves['minsum'][snr]:.2e} | {curves['bp'][snr]:.2e} | {iterations / blocks:.1f} |", flush=True)
+            if curves["sionna"][snr] < 2e-3:
+                break
+        at = {key: crossing_db(curve) for key, curve in curves.items()}
+        operating[(name, uses)] = at["sionna"]
+        gaps.append((name, sionna.codeword_bits, at))
+    print("\n| code | SNR at BLER 1e-2: Sionna BP-20 | fast min-sum | gap | fast BP | gap |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, n, at in gaps:
+        print(f"| {name} n={n} | {at['sionna']:.2f} | {at['minsum']:.2f} | {at['minsum'] - at['sionna']:+.2f} dB "
+              f"| {at['bp']:.2f} | {at['bp'] - at['sionna']:+.2f} dB |")
+
+    print("\n## Fast decoder vs Sionna's: information Mbit/s at Sionna's BLER-1e-2 point (256 codewords)\n")
+    print("| code | threads | Sionna BP-20 | Sionna + early stop | fast min-sum | fast BP | speed-up vs BP-20 "
+          "| vs early stop |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, uses in FAST_CODES:
+        snr = operating[(name, uses)]
+        if not math.isfinite(snr):
+            continue
+        for threads in sorted({1, all_threads}):
+            torch.set_num_threads(threads)
+            plain = CodedModulation(mcs_by_name(name), uses, decoder="sionna", early_stopping=False)
+            stopped = CodedModulation(mcs_by_name(name), uses, decoder="sionna")
+            fast = CodedModulation(mcs_by_name(name), uses, decoder="fast")
+            exact = FastLDPC5GDecoder(fast.encoder, cn_update="boxplus")
+            llr = received_llr(plain, 256, snr, seed=5)
+            info = llr.shape[0] * plain.codeword_info_bits
+            rates = []
+            for decode in (plain.decode_codewords, stopped.decode_codewords, fast.decode_codewords, exact):
+                decode(llr)  # warm-up (and numba compilation)
+                times = []
+                for _ in range(reps):
+                    start = time.perf_counter()
+                    decode(llr)
+                    times.append(time.perf_counter() - start)
+                rates.append(info / statistics.median(times) / 1e6)
+            print(f"| {name} n={plain.codeword_bits} | {threads} | {rates[0]:.3f} | {rates[1]:.3f} | {rates[2]:.2f} "
+                  f"| {rates[3]:.2f} | {rates[2] / rates[0]:.0f}x | {rates[2] / rates[1]:.0f}x |", flush=True)
+    torch.set_num_threads(1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    sections = ["throughput", "early-stopping", "tutorial"]
+    sections = ["throughput", "early-stopping", "tutorial", "fast"]
     parser.add_argument("--sections", nargs="+", default=sections, choices=sections)
     parser.add_argument("--batches", nargs="+", type=int, default=[64, 256])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--codewords", type=int, default=3000, help="early-stopping section")
     parser.add_argument("--max-blocks", type=int, default=30000, help="tutorial section")
-    parser.add_argument("--min-errors", type=int, default=200, help="tutorial section")
+    parser.add_argument("--min-errors", type=int, default=200, help="tutorial and fast sections")
+    parser.add_argument("--decoder", default="sionna", choices=["sionna", "fast"], help="tutorial section")
+    parser.add_argument("--all-threads", type=int, default=os.cpu_count() or 1,
+                        help="fast section: the multi-thread measurement (default: all CPUs)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s)")
@@ -184,7 +280,9 @@ def main() -> None:
         if "early-stopping" in args.sections:
             section_early_stopping(args.codewords)
         if "tutorial" in args.sections:
-            section_tutorial(args.max_blocks, args.min_errors)
+            section_tutorial(args.max_blocks, args.min_errors, args.decoder)
+        if "fast" in args.sections:
+            section_fast(args.max_blocks, args.min_errors, args.reps, args.all_threads)
 
 
 if __name__ == "__main__":
