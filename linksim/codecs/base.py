@@ -5,13 +5,16 @@ digital scheme protects with a channel code and transmits. Besides :meth:`Source
 it offers :meth:`SourceCodec.fit`, which picks the highest quality whose payload fits a bit
 budget (the number of information bits the channel code can carry at a given bandwidth ratio
 and code rate). A sweep asks for many budgets over the same images, so every codec memoises its
-encodings per (image content, quality).
+encodings per (image content, quality), and keeps each image's rate curve (payload bits per
+quality, as far as it has been measured) after the encodings themselves have been dropped, so
+that :meth:`SourceCodec.fit` searches the known curve first and encodes only what it lacks.
 """
 
 from __future__ import annotations
 
 import abc
 import hashlib
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import ClassVar
@@ -72,12 +75,19 @@ class SourceCodec(abc.ABC):
     description: ClassVar[str]
     qualities: ClassVar[range]
     fit_window: ClassVar[int] = 3
-    """How many qualities above the bisection result :meth:`fit` also tries."""
+    """How many qualities above the search result :meth:`fit` also tries."""
+    fit_rate_slope: ClassVar[float] = 0.1
+    """Guess of how much ``log2`` of the payload size grows per quality step, used by :meth:`fit`
+    to extrapolate from one measured size (any positive value works; a good one saves encodes)."""
+    rate_curve_images: ClassVar[int] = 65536
+    """How many images' rate curves are kept (a few hundred bytes each); least recently used
+    first out."""
 
     def __init__(self, cache_bytes: int = 256 * 2**20) -> None:
         self._cache: OrderedDict[tuple[ImageKey, int], EncodedImage] = OrderedDict()
         self._cache_bytes = 0
         self._cache_limit = cache_bytes
+        self._rates: OrderedDict[ImageKey, np.ndarray] = OrderedDict()
 
     def encode(self, image: np.ndarray, quality: int) -> EncodedImage:
         """Encode a uint8 ``[H, W, 3]`` RGB image at ``quality`` (cached)."""
@@ -89,12 +99,21 @@ class SourceCodec(abc.ABC):
     def fit(self, image: np.ndarray, budget_bits: int) -> EncodedImage | None:
         """The encoding of the highest quality whose payload has at most ``budget_bits`` bits.
 
-        Bisection over ``qualities`` finds the boundary between fitting and non-fitting
-        qualities, assuming the size grows with quality. Because the size is not strictly
-        monotone (rate control can give a slightly smaller file at a higher quality), the
-        ``fit_window`` qualities just above the boundary are tried too. The result is the highest
-        fitting quality among all qualities tried, which is the true optimum whenever the size
-        is monotone, or non-monotone only within ``fit_window`` steps of the boundary.
+        A safeguarded interpolation search over the quality index finds the boundary between
+        fitting and non-fitting qualities, assuming the size grows with quality: the lowest
+        quality is measured first (it answers "nothing fits"), then each probe is the quality
+        where ``log2`` of the size, interpolated linearly between the nearest measured sizes
+        that fit and do not fit (or extrapolated with ``fit_rate_slope`` while no measured size
+        is too large), crosses the budget; a probe that fails to halve the bracket twice in a
+        row is followed by a bisection step. Sizes measured before, by any call on the same
+        image, are used without encoding again (the rate curve outlives the encoding cache), so
+        a sweep over many budgets encodes each image at few qualities.
+
+        Because the size is not strictly monotone (rate control can give a slightly smaller file
+        at a higher quality), the ``fit_window`` qualities just above the boundary are tried too.
+        The result is the highest fitting quality among all qualities measured on this image,
+        which is the true optimum whenever the size is monotone, or non-monotone only within
+        ``fit_window`` steps of the boundary.
 
         Args:
             image: uint8 ``[H, W, 3]`` RGB.
@@ -105,40 +124,76 @@ class SourceCodec(abc.ABC):
         """
         image = check_image(image)
         key = image_key(image)
-        qualities = self.qualities
+        qualities, count = self.qualities, len(self.qualities)
 
-        def fitting(index: int) -> EncodedImage | None:
-            encoded = self._encode_cached(image, key, qualities[index])
-            return encoded if encoded.bits <= budget_bits else None
+        def size(index: int) -> int:
+            known = self._rate_curve(key)[index]
+            return int(known) if known else self._encode_cached(image, key, qualities[index]).bits
 
-        best = fitting(0)
-        if best is None:
+        if size(0) > budget_bits:
             return None
-        low, high = 0, len(qualities)  # qualities[low] fits; qualities[high] does not (or is past the end)
+        curve = self._rate_curve(key)
+        measured = np.flatnonzero(curve)
+        low = int(measured[curve[measured] <= budget_bits].max())  # highest measured quality that fits
+        too_big = measured[(measured > low) & (curve[measured] > budget_bits)]
+        high = int(too_big.min()) if too_big.size else count  # lowest measured one above it that does not
+        target, stalls = math.log2(budget_bits), 0
         while high - low > 1:
-            middle = (low + high) // 2
-            encoded = fitting(middle)
-            if encoded is None:
-                high = middle
+            if stalls >= 2:
+                probe, stalls = (low + high) // 2, 0
             else:
-                low, best = middle, encoded
-        for index in range(low + 1, min(low + 1 + self.fit_window, len(qualities))):
-            encoded = fitting(index)
-            if encoded is not None:
-                best = encoded
-        return best
+                probe = min(max(self._interpolate(key, low, high, target), low + 1), high - 1)
+            width = high - low
+            if size(probe) <= budget_bits:
+                low = probe
+            else:
+                high = probe
+            stalls = stalls + 1 if 2 * (high - low) > width else 0
+        for index in range(low + 1, min(low + 1 + self.fit_window, count)):
+            size(index)
+        curve = self._rate_curve(key)
+        best = int(np.flatnonzero((curve > 0) & (curve <= budget_bits)).max())
+        return self._encode_cached(image, key, qualities[best])
+
+    def _interpolate(self, key: ImageKey, low: int, high: int, target: float) -> int:
+        """The quality index predicted to be the highest with ``log2(bits) <= target``.
+
+        ``low`` has a measured size that fits; ``high`` is the index of a measured size that does
+        not, or ``len(qualities)`` when none is known above ``low``.
+        """
+        curve = self._rate_curve(key)
+        start = math.log2(curve[low])
+        if high < len(curve):
+            rise = math.log2(curve[high]) - start
+            if rise <= 0:
+                return (low + high) // 2
+            return low + math.floor((target - start) / rise * (high - low))
+        return low + math.floor((target - start) / self.fit_rate_slope)
 
     @abc.abstractmethod
     def _encode(self, image: np.ndarray, quality: int) -> EncodedImage:
         """Encode a checked uint8 ``[H, W, 3]`` image at a valid quality (no caching)."""
+
+    def _rate_curve(self, key: ImageKey) -> np.ndarray:
+        """Payload bits of ``key`` per quality index (0 = not measured yet); marks it recently used."""
+        curve = self._rates.get(key)
+        if curve is None:
+            curve = self._rates[key] = np.zeros(len(self.qualities), dtype=np.int64)
+            while len(self._rates) > self.rate_curve_images:
+                self._rates.popitem(last=False)
+        else:
+            self._rates.move_to_end(key)
+        return curve
 
     def _encode_cached(self, image: np.ndarray, key: ImageKey, quality: int) -> EncodedImage:
         cache_key = (key, quality)
         encoded = self._cache.get(cache_key)
         if encoded is not None:
             self._cache.move_to_end(cache_key)
+            self._rate_curve(key)[self.qualities.index(quality)] = encoded.bits
             return encoded
         encoded = self._encode(image, quality)
+        self._rate_curve(key)[self.qualities.index(quality)] = encoded.bits
         if encoded.decoded.shape != image.shape or encoded.decoded.dtype != np.uint8:
             raise RuntimeError(f"{self.name}: decoded image is {encoded.decoded.dtype} "
                                f"{list(encoded.decoded.shape)}, expected uint8 {list(image.shape)}")

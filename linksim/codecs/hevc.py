@@ -1,288 +1,345 @@
-"""HEVC intra (the codec inside BPG) through pillow-heif, counted as the equivalent BPG file.
+"""HEVC intra coded as the reference ``bpgenc`` codes it, counted as the BPG file.
 
-Encoding: pillow-heif's libheif runs x265 (quality 0..100, mapped by libheif to
-``crf = (100 - quality) / 2``) with 4:4:4 chroma, 8 bits, BT.601 full-range YCbCr (the nclx
-profile is pinned so that it is exactly BPG's ``color_space`` 0). Decoding: pillow-heif's
-libde265 decode of that HEIF file, so an error-free payload decodes to ``decoded`` exactly.
+BPG (:mod:`linksim.codecs.bpg`) is an HEVC intra picture behind a small header. This codec
+produces that picture the way ``bpgenc`` 0.9.8 does, with the x265 and libde265 libraries that
+pillow-heif bundles (called through ``ctypes``), and counts the BPG file that holds it:
 
-Counted payload: not the HEIF file but the BPG file (:mod:`linksim.codecs.bpg`) that holds the
-same HEVC picture, built for real from the HEIF file:
+1. RGB -> YCbCr 4:4:4, BT.601 full range (BPG ``color_space`` 0), with bpgenc's fixed-point
+   conversion (coefficients ``round(c * 2**23)``, rounded, clamped); the planes are padded to a
+   multiple of 8 by repeating the last column and row, as bpgenc's ``image_pad`` does.
+2. x265 with the parameters of libbpg's ``x265_glue.c`` (:data:`X265_PRESET`,
+   :data:`X265_TUNE`, :data:`X265_PARAMS`): preset "veryslow" (bpgenc's default compression
+   level 8 is x265 preset index 8), tune "ssim" (no psycho-visual RD, no chroma QP offset),
+   intra only, constant QP. ``quality = 51 - QP``, where QP is bpgenc's ``-q``; like bpgenc's,
+   x265 codes the I slice at ``QP - 3`` (its I/P ratio 1.4), so QP 0..3 give the same file.
+3. The payload is the BPG file built from x265's NAL units: BPG header, ``hevc_header`` (the
+   SPS fields BPG keeps), then the PPS and the slice NAL units joined by 3-byte start codes
+   (VPS and SPS dropped, spec section 3.2), exactly the layout bpgenc writes.
+4. Decoding: libde265 decodes the NAL units and the YCbCr planes go to RGB with bpgdec's
+   fixed-point conversion (``round(c * 2**22)``), so ``decoded`` is, byte for byte, what the
+   reference ``bpgdec`` outputs for ``payload`` (``tests/test_codecs.py`` checks this when the
+   tools are present).
 
-1. the ISO-BMFF boxes are parsed (``meta``: ``pitm``, ``iinf``, ``iloc``, ``iprp``/``ipco``/
-   ``ipma``) to find the primary ``hvc1`` item, its ``hvcC`` and ``colr`` properties and its
-   data (length-prefixed NAL units, usually in ``mdat``);
-2. the SPS from ``hvcC`` is parsed (emulation-prevention bytes removed, exp-Golomb fields,
-   profile_tier_level and VUI skipped) for the fields of BPG's ``hevc_header``, the picture
-   size and the chroma format (``chroma_format_idc`` 3 = 4:4:4);
-3. ``hevc_data`` = the PPS from ``hvcC`` followed by the item's slice-segment NAL units, each
-   with its 2-byte NAL header, joined by 3-byte start codes (BPG keeps the Annex B stream but
-   drops its first start code, per spec section 3.2). The VPS and SPS are dropped: BPG's
-   ``hevc_header`` replaces them. The PPS is kept, because the spec removes only the VPS and SPS
-   ("The VPS and SPS NALs shall not be included") and a BPG decoder does not rebuild the PPS.
-   Length prefixes and container boxes are not counted; SEI NAL units are dropped (x265's
-   version SEI is already removed by libheif; bpgenc disables it too).
+What still differs from the real ``bpgenc`` (libbpg 0.9.8 bundles an x265 of 2015, API build
+75; pillow-heif 1.8.1 bundles x265 4.3):
 
-Approximations, all small:
+- The x265 version. The options are the same (the encoder reports the same CTU 64 / CU 8, TU
+  32 with intra depth 3, rd 6, rdoq 2, sign hiding, strong intra smoothing, deblocking, SAO,
+  WPP; x265 4.x's recursion skip, which bpgenc's x265 lacks, changed none of 60 test pictures)
+  but its decisions differ: at the same QP its files are 1.5-11% larger and 0.1-0.7 dB better,
+  so the two agree at equal bits, not at equal QP. Measured with ``benchmarks/bpg_fidelity.py``
+  against the real bpgenc/bpgdec: PSNR of this codec minus bpgenc's, interpolated on this
+  codec's rate-distortion curve at the size of bpgenc's file, at QP 22, 27, 32, 37 and 42:
 
-- libheif pads every picture side below 64 pixels to 64 (x265 cannot code smaller pictures), so
-  a 32x32 image is coded as a 64x64 HEVC picture whose extra 3/4 are edge replicas, and the HEIF
-  ``clap`` box crops it back. BPG has no cropping beyond the minimum-coding-block rounding, so
-  the header carries the coded size (64x64, the same ue7 byte count as 32x32) and the receiver
-  crops to the image size it knows. The padding is cheap to code (a flat 32x32 picture, i.e.
-  four near-empty CTUs, takes 9-13 slice bytes) but bpgenc would code 32x32 directly.
-- x265 runs with libheif's settings (CRF rate control with ``crf = (100 - quality) / 2``,
-  preset "slow", tune "ssim", CTU 32 for pictures under 64 pixels), not bpgenc's (constant QP,
-  preset "placebo" at its default level), so the rate-distortion trade-off differs slightly from
-  ``bpgenc``; the format overhead is exactly what a BPG file of this HEVC stream has. libbpg's
-  decoder also wants fields that only matter for inter pictures (``amp_enabled_flag``,
-  ``sps_temporal_mvp_enabled_flag``, ``log2_max_pic_order_cnt_lsb = 8``) to have fixed values;
-  they are not checked since the picture is a single IDR slice.
-- ``picture_data_length`` holds the real length (v0.9.1), see :mod:`linksim.codecs.bpg`.
+  ======================================  ========  =============  ====================
+  images                                  mean      mean per QP    single points
+  ======================================  ========  =============  ====================
+  12 Kodak photos, centre 256x256         +0.03 dB  +0.01..+0.04   -0.08..+0.12 dB
+  24 CIFAR-10 test images, 32x32          -0.00 dB  -0.06..+0.08   -0.50..+0.59 dB
+  ======================================  ========  =============  ====================
 
-Measured on the 32x32 astronaut picture of ``tests/test_codecs.py`` (pillow-heif 1.8.1, libheif
-1.23.6, x265 4.3), HEIF file vs BPG-equivalent payload: quality 10: 500 vs 102 bytes, quality
-50: 948 vs 551, quality 90: 1974 vs 1577 (397 bytes of boxes, VPS, SPS and length prefixes
-saved). Of the payload, 25 bytes are fixed: 10 of BPG file header, 4 of ``hevc_header``, 8 of
-PPS and 3 of start code. Over qualities 0..100 it ranges from 84 to 1732 bytes (83 at quality 2:
-the size is not strictly monotone in quality).
+  so within 0.1 dB on average, but not image by image on tiny pictures, where a few hundred
+  bytes make each encoder decision count (mean absolute difference 0.15 dB on CIFAR, 0.04 dB
+  on the photos). The libheif path used before (CRF, preset "slow", psycho-visual RD, pictures
+  padded to 64x64) was 0.74 dB worse on the photos and 3.49 dB worse on CIFAR.
+- The CTU: x265 4.x cannot code a picture smaller than one CTU, so pictures with a side under
+  64 use a CTU of 32 or 16 (the largest that fits). This allows the same coding units as
+  bpgenc's CTU 64, whose blocks that cross the picture edge are split anyway; only the CTU
+  scan order differs when the other side is longer than the CTU, and ``hevc_header`` holds a
+  different ``log2_diff_max_min_luma_coding_block_size``. A side of 8 pixels or less is padded
+  to 16, x265's smallest picture, beyond BPG's rounding to a multiple of 8: the header then
+  declares 16 for it and the receiver crops to the size it knows.
+- ``picture_data_length`` holds the real length (v0.9.1); bpgenc 0.9.8 writes 0 ("to the end
+  of the file"), one or two bytes shorter (see :mod:`linksim.codecs.bpg`). It is counted in
+  the comparison above.
+- x265 4.3 labels the slice ``IDR_N_LP`` where bpgenc's x265 writes ``IDR_W_RADL``: same size,
+  same decoding.
+
+The payload size is not strictly monotone in QP, but nearly: over all 52 QPs of 48 CIFAR
+images, 6 of 2448 steps to a higher QP gave a larger file, each undone by the next step (none
+of 204 steps on four 256x256 photos), hence ``fit_window = 1``.
+
+The libraries are found next to pillow-heif (``pillow_heif.libs`` in Linux and Windows wheels,
+``pillow_heif/.dylibs`` in macOS wheels), else wherever ``ctypes.util.find_library`` looks. The
+x265 API build is read from the name of its exported ``x265_encoder_open_<build>``, and the
+layout of ``x265_picture`` (which moved between x265 3.x and 4.x) is checked when the libraries
+are loaded.
 """
 
 from __future__ import annotations
 
-import io
+import ctypes
+import ctypes.util
+import functools
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pillow_heif
 
 from linksim.codecs.base import EncodedImage, SourceCodec
-from linksim.codecs.bpg import (
-    COLOR_SPACE_RGB,
-    COLOR_SPACE_YCBCR,
-    COLOR_SPACE_YCGCO,
-    START_CODE,
-    HevcHeader,
-    PcmFields,
-    bpg_file,
-)
+from linksim.codecs.bpg import COLOR_SPACE_YCBCR, START_CODE, HevcHeader, PcmFields, bpg_file
+from linksim.errors import LinksimError
 
 NAL_SPS, NAL_PPS = 33, 34
 NAL_IDR = (19, 20)
 """IDR_W_RADL and IDR_N_LP: intra pictures whose slice headers depend on no SPS field BPG drops."""
-SRGB_NCLX = {"color_primaries": 1, "transfer_characteristics": 13, "matrix_coefficients": 6, "full_range_flag": 1}
-"""nclx profile of the encodes: sRGB primaries/transfer, BT.601 matrix, full range = BPG YCbCr."""
-BPG_COLOR_SPACES = {5: COLOR_SPACE_YCBCR, 6: COLOR_SPACE_YCBCR, 0: COLOR_SPACE_RGB, 8: COLOR_SPACE_YCGCO}
-"""nclx/H.273 ``matrix_coefficients`` -> BPG ``color_space`` (BT.601 is BPG's YCbCr)."""
+
+X265_PRESET, X265_TUNE = "veryslow", "ssim"
+"""What bpgenc passes to ``x265_param_default_preset`` at its default compression level 8."""
+X265_PARAMS = {
+    "input-csp": "i444",  # bpgenc -f 444
+    "keyint": "1",  # intra only: keyframeMax = 1 ...
+    "total-frames": "1",  # ... and totalFrames = 1
+    "repeat-headers": "1",
+    "hash": "0",  # no decoded picture hash SEI (bpgenc's default)
+    "info": "0",  # no version SEI
+    "rect": "1",
+    "amp": "1",  # a BPG decoder assumes amp_enabled_flag = 1
+    "fps": "25",  # bpgenc's dummy frame rate
+    "log-level": "none",
+}
+"""The x265 parameters bpgenc sets (libbpg 0.9.8 ``x265_glue.c``), as ``x265_param_parse``
+options; ``qp`` (which selects constant-QP rate control), ``ctu`` and ``input-res`` are added
+per picture."""
+X265_CSP_I444 = 3
+MIN_PICTURE_SIDE = 16
+"""x265 codes no picture smaller than one CTU, and its smallest CTU is 16."""
+PICTURE_LAYOUTS = ((32, 64, 80, 92), (24, 48, 60, 72))
+"""Byte offsets of ``planes``, ``stride``, ``bitDepth`` and ``colorSpace`` in ``x265_picture`` on
+64-bit platforms: x265 4.x (``vbvEndFlag`` before ``userData``, four planes), then x265 <= 3.x."""
+DE265_WAITING_FOR_INPUT_DATA = 13
+"""libde265's "no more input data" status, expected once the pushed data is decoded."""
+K_R, K_B = 0.299, 0.114
+"""BT.601 luma weights of red and blue (BPG ``color_space`` 0)."""
 
 
-# --- HEIF (ISO-BMFF) container -----------------------------------------------------------------
+# --- colour conversion, as bpgenc and bpgdec do it -----------------------------------------------
+
+
+def _forward_matrix() -> np.ndarray:
+    k_g = 1 - K_R - K_B
+    rows = [[K_R, k_g, K_B],
+            [-0.5 * K_R / (1 - K_B), -0.5 * k_g / (1 - K_B), 0.5],
+            [0.5, -0.5 * k_g / (1 - K_R), -0.5 * K_B / (1 - K_R)]]
+    return np.rint(np.array(rows) * 2**23).astype(np.int64)  # bpgenc: lrint(c * mult), c_shift = 31 - 8
+
+
+def _inverse_matrix() -> np.ndarray:
+    k_g = 1 - K_R - K_B
+    rows = [[1, 0, 2 * (1 - K_R)],
+            [1, -2 * K_B * (1 - K_B) / k_g, -2 * K_R * (1 - K_R) / k_g],
+            [1, 2 * (1 - K_B), 0]]
+    return np.rint(np.array(rows) * 2**22).astype(np.int64)  # libbpg: lrint(c * mult), c_shift = 30 - 8
+
+
+FORWARD, INVERSE = _forward_matrix(), _inverse_matrix()
+
+
+def rgb_to_ycbcr(image: np.ndarray) -> np.ndarray:
+    """bpgenc's RGB -> full-range BT.601 YCbCr of a uint8 ``[H, W, 3]`` image: uint8 ``[3, H, W]``."""
+    ycc = (image.astype(np.int64) @ FORWARD.T + (1 << 22)) >> 23
+    ycc[..., 1:] += 128
+    return np.ascontiguousarray(np.clip(ycc, 0, 255).astype(np.uint8).transpose(2, 0, 1))
+
+
+def ycbcr_to_rgb(planes: np.ndarray) -> np.ndarray:
+    """bpgdec's full-range BT.601 YCbCr -> RGB of uint8 ``[3, H, W]`` planes: uint8 ``[H, W, 3]``."""
+    ycc = planes.transpose(1, 2, 0).astype(np.int64) - np.array([0, 128, 128])
+    rgb = (ycc @ INVERSE.T + (1 << 21)) >> 22
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+# --- x265 and libde265 through ctypes ------------------------------------------------------------
+
+
+class _Nal(ctypes.Structure):
+    """``x265_nal``: one NAL unit with its Annex B start code."""
+
+    _fields_ = [("type", ctypes.c_uint32), ("size", ctypes.c_uint32), ("payload", ctypes.POINTER(ctypes.c_uint8))]
 
 
 @dataclass(frozen=True)
-class HevcConfig:
-    """The parts of an ``hvcC`` box used here.
+class Libraries:
+    """The loaded x265 and libde265.
 
     Attributes:
-        chroma_format_idc: as declared by the box (the SPS is authoritative).
-        length_size: bytes of the big-endian length before each NAL unit of the item data.
-        parameter_sets: NAL unit type -> NAL units (with their 2-byte header).
+        x265, de265: the libraries, with argument and result types declared.
+        x265_version: x265's version string.
+        encoder_open: ``x265_encoder_open_<build>``.
+        planes_offset, stride_offset: where ``x265_picture`` keeps its plane pointers and strides.
     """
 
-    chroma_format_idc: int
-    length_size: int
-    parameter_sets: dict[int, list[bytes]]
+    x265: ctypes.CDLL
+    de265: ctypes.CDLL
+    x265_version: str
+    encoder_open: Any
+    planes_offset: int
+    stride_offset: int
 
 
-@dataclass(frozen=True)
-class HeifPicture:
-    """The primary HEVC image of a HEIF file.
-
-    Attributes:
-        config: its ``hvcC``.
-        nal_units: its coded data split into NAL units (length prefixes removed).
-        matrix_coefficients: from its ``colr``/``nclx`` box (None without one).
-        full_range: from the same box.
-    """
-
-    config: HevcConfig
-    nal_units: list[bytes]
-    matrix_coefficients: int | None
-    full_range: bool
-
-
-class _Reader:
-    """Big-endian byte cursor over ``data[start:end]``."""
-
-    def __init__(self, data: bytes, start: int = 0, end: int | None = None) -> None:
-        self.data, self.pos, self.end = data, start, len(data) if end is None else end
-
-    def uint(self, size: int) -> int:
-        if self.pos + size > self.end:
-            raise ValueError("HEIF: truncated box")
-        value = int.from_bytes(self.data[self.pos:self.pos + size], "big")
-        self.pos += size
-        return value
-
-    def fourcc(self) -> bytes:
-        self.pos += 4
-        return self.data[self.pos - 4:self.pos]
-
-    def full_box(self) -> tuple[int, int]:
-        """Read a FullBox header: (version, flags)."""
-        return self.uint(1), self.uint(3)
-
-
-def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """Yield ``(type, payload_start, box_end)`` for the boxes laid end to end in ``data[start:end]``."""
-    pos = start
-    while pos + 8 <= end:
-        size, kind, header = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8], 8
-        if size == 1:  # 64-bit largesize follows the type
-            size, header = int.from_bytes(data[pos + 8:pos + 16], "big"), 16
-        elif size == 0:  # extends to the end of the enclosing box
-            size = end - pos
-        if size < header or pos + size > end:
-            raise ValueError(f"HEIF: malformed box {kind!r} at byte {pos}")
-        yield kind, pos + header, pos + size
-        pos += size
-
-
-def _children(data: bytes, start: int, end: int) -> dict[bytes, tuple[int, int]]:
-    """Child boxes by type (first occurrence): type -> (payload_start, box_end)."""
-    found: dict[bytes, tuple[int, int]] = {}
-    for kind, payload, box_end in _boxes(data, start, end):
-        found.setdefault(kind, (payload, box_end))
+def _library_path(stem: str) -> str:
+    package = Path(pillow_heif.__file__).resolve().parent
+    for folder in (package.parent / "pillow_heif.libs", package / ".dylibs"):
+        found = sorted(folder.glob(f"lib{stem}[-.]*"))
+        if found:
+            return str(found[0])
+    found = ctypes.util.find_library(stem)
+    if found is None:
+        raise LinksimError(f"codec 'hevc' needs the lib{stem} that pillow-heif bundles; none was found next to "
+                           f"pillow-heif ({package}) nor on the library path")
     return found
 
 
-def parse_heif(data: bytes) -> HeifPicture:
-    """Find the primary ``hvc1`` item of a HEIF file and return its configuration and NAL units."""
-    top = _children(data, 0, len(data))
-    if b"meta" not in top:
-        raise ValueError("HEIF: no meta box")
-    meta = _children(data, top[b"meta"][0] + 4, top[b"meta"][1])  # meta is a FullBox
-    for needed in (b"pitm", b"iinf", b"iloc", b"iprp"):
-        if needed not in meta:
-            raise ValueError(f"HEIF: no {needed.decode()} box")
-    primary = _primary_item(data, *meta[b"pitm"])
-    item_type = _item_types(data, *meta[b"iinf"]).get(primary)
-    if item_type != b"hvc1":
-        raise ValueError(f"HEIF: primary item {primary} is {item_type!r}, expected an hvc1 image")
-    properties = _item_properties(data, *meta[b"iprp"], item=primary)
-    if b"hvcC" not in properties:
-        raise ValueError("HEIF: primary item has no hvcC property")
-    config = _parse_hvcc(data, *properties[b"hvcC"])
-    matrix, full_range = _parse_nclx(data, *properties[b"colr"]) if b"colr" in properties else (None, True)
-    item_data = _item_data(data, *meta[b"iloc"], item=primary)
-    return HeifPicture(config, _split_length_prefixed(item_data, config.length_size), matrix, full_range)
+@functools.cache
+def libraries() -> Libraries:
+    """Load x265 and libde265 once, declare the functions used and check ``x265_picture``."""
+    x265, de265 = ctypes.CDLL(_library_path("x265")), ctypes.CDLL(_library_path("de265"))
+    pointer, text, integer = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
+    builds = [build for build in range(400, 100, -1) if hasattr(x265, f"x265_encoder_open_{build}")]
+    if not builds:
+        raise LinksimError("codec 'hevc': the x265 library found exports no x265_encoder_open_<build>")
+    encoder_open = getattr(x265, f"x265_encoder_open_{builds[0]}")
+    for function, result, arguments in [
+        (x265.x265_param_alloc, pointer, []),
+        (x265.x265_param_free, None, [pointer]),
+        (x265.x265_param_default_preset, integer, [pointer, text, text]),
+        (x265.x265_param_parse, integer, [pointer, text, text]),
+        (encoder_open, pointer, [pointer]),
+        (x265.x265_encoder_encode, integer,
+         [pointer, ctypes.POINTER(ctypes.POINTER(_Nal)), ctypes.POINTER(ctypes.c_uint32), pointer, pointer]),
+        (x265.x265_encoder_close, None, [pointer]),
+        (x265.x265_picture_alloc, pointer, []),
+        (x265.x265_picture_init, None, [pointer, pointer]),
+        (x265.x265_picture_free, None, [pointer]),
+        (de265.de265_new_decoder, pointer, []),
+        (de265.de265_free_decoder, integer, [pointer]),
+        (de265.de265_push_NAL, integer, [pointer, text, integer, ctypes.c_int64, pointer]),
+        (de265.de265_flush_data, integer, [pointer]),
+        (de265.de265_decode, integer, [pointer, ctypes.POINTER(integer)]),
+        (de265.de265_get_next_picture, pointer, [pointer]),
+        (de265.de265_get_image_plane, ctypes.POINTER(ctypes.c_uint8), [pointer, integer, ctypes.POINTER(integer)]),
+        (de265.de265_get_image_width, integer, [pointer, integer]),
+        (de265.de265_get_image_height, integer, [pointer, integer]),
+        (de265.de265_get_chroma_format, integer, [pointer]),
+        (de265.de265_get_error_text, text, [integer]),
+        (de265.de265_isOK, integer, [integer]),
+    ]:
+        function.restype, function.argtypes = result, arguments
+    version = ctypes.c_char_p.in_dll(x265, "x265_version_str").value.decode()
+    param, picture = x265.x265_param_alloc(), x265.x265_picture_alloc()
+    try:  # x265_picture_init writes the bit depth and colour space: find them
+        x265.x265_param_default_preset(param, X265_PRESET.encode(), X265_TUNE.encode())
+        x265.x265_param_parse(param, b"input-csp", X265_PARAMS["input-csp"].encode())
+        x265.x265_picture_init(param, picture)
+        for planes, stride, bit_depth, color_space in PICTURE_LAYOUTS:
+            if ctypes.sizeof(pointer) == 8 and ctypes.c_int.from_address(picture + bit_depth).value == 8 \
+                    and ctypes.c_int.from_address(picture + color_space).value == X265_CSP_I444:
+                return Libraries(x265, de265, version, encoder_open, planes, stride)
+    finally:
+        x265.x265_picture_free(picture)
+        x265.x265_param_free(param)
+    raise LinksimError(f"codec 'hevc': unknown x265_picture layout in x265 {version} (API build {builds[0]})")
 
 
-def _primary_item(data: bytes, start: int, end: int) -> int:
-    reader = _Reader(data, start, end)
-    version, _ = reader.full_box()
-    return reader.uint(2 if version == 0 else 4)
+def _strip_start_code(nal: bytes) -> bytes:
+    body = nal.lstrip(b"\x00")
+    if len(nal) - len(body) < 2 or not body.startswith(b"\x01"):
+        raise RuntimeError("x265: NAL unit without an Annex B start code")
+    return body[1:]
 
 
-def _item_types(data: bytes, start: int, end: int) -> dict[int, bytes]:
-    reader = _Reader(data, start, end)
-    version, _ = reader.full_box()
-    reader.uint(2 if version == 0 else 4)  # entry_count
-    types = {}
-    for kind, payload, box_end in _boxes(data, reader.pos, end):
-        entry = _Reader(data, payload, box_end)
-        entry_version, _ = entry.full_box()
-        if kind != b"infe" or entry_version < 2:
-            continue
-        item = entry.uint(2 if entry_version == 2 else 4)
-        entry.uint(2)  # item_protection_index
-        types[item] = entry.fourcc()
-    return types
+def encode_hevc(image: np.ndarray, qp: int) -> list[bytes]:
+    """Code a uint8 ``[H, W, 3]`` RGB image as bpgenc does at ``-q qp -f 444``.
+
+    Returns:
+        x265's NAL units (VPS, SPS, PPS, slices) without start codes. The coded picture is the
+        image padded (repeating its last column and row) to a multiple of 8, and to at least
+        :data:`MIN_PICTURE_SIDE`, on each side.
+    """
+    if not 0 <= qp <= 51:
+        raise ValueError(f"QP {qp} is outside 0..51")
+    lib = libraries()
+    height, width, _ = image.shape
+    pad_height = max(-(-height // 8) * 8, MIN_PICTURE_SIDE) - height
+    pad_width = max(-(-width // 8) * 8, MIN_PICTURE_SIDE) - width
+    planes = np.ascontiguousarray(np.pad(rgb_to_ycbcr(image), ((0, 0), (0, pad_height), (0, pad_width)), mode="edge"))
+    _, coded_height, coded_width = planes.shape
+    ctu = 64
+    while ctu > MIN_PICTURE_SIDE and min(coded_width, coded_height) < ctu:
+        ctu //= 2
+    options = {**X265_PARAMS, "qp": str(qp), "ctu": str(ctu), "input-res": f"{coded_width}x{coded_height}"}
+    x265 = lib.x265
+    param, encoder, picture = x265.x265_param_alloc(), None, None
+    try:
+        if x265.x265_param_default_preset(param, X265_PRESET.encode(), X265_TUNE.encode()) != 0:
+            raise RuntimeError(f"x265 {lib.x265_version}: unknown preset {X265_PRESET} or tune {X265_TUNE}")
+        for name, value in options.items():
+            if x265.x265_param_parse(param, name.encode(), value.encode()) != 0:
+                raise RuntimeError(f"x265 {lib.x265_version} rejects --{name} {value}")
+        encoder = lib.encoder_open(param)
+        if not encoder:
+            raise RuntimeError(f"x265 {lib.x265_version} cannot code a {coded_width}x{coded_height} picture")
+        picture = x265.x265_picture_alloc()
+        x265.x265_picture_init(param, picture)
+        for index, plane in enumerate(planes):
+            ctypes.c_void_p.from_address(picture + lib.planes_offset + 8 * index).value = plane.ctypes.data
+            ctypes.c_int.from_address(picture + lib.stride_offset + 4 * index).value = plane.strides[0]
+        nal_units: list[bytes] = []
+        nals, count = ctypes.POINTER(_Nal)(), ctypes.c_uint32()
+        source = picture
+        while True:  # the picture, then flushes until the encoder has nothing left
+            frames = x265.x265_encoder_encode(encoder, ctypes.byref(nals), ctypes.byref(count), source, None)
+            if frames < 0:
+                raise RuntimeError(f"x265 {lib.x265_version}: encoding failed")
+            nal_units += [_strip_start_code(ctypes.string_at(nals[i].payload, nals[i].size))
+                          for i in range(count.value)]
+            if source is None and frames == 0:
+                return nal_units
+            source = None
+    finally:
+        if picture:
+            x265.x265_picture_free(picture)
+        if encoder:
+            x265.x265_encoder_close(encoder)
+        x265.x265_param_free(param)
 
 
-def _item_properties(data: bytes, start: int, end: int, item: int) -> dict[bytes, tuple[int, int]]:
-    """The property boxes ``ipma`` associates with ``item``: type -> (payload_start, box_end)."""
-    children = _children(data, start, end)
-    if b"ipco" not in children or b"ipma" not in children:
-        raise ValueError("HEIF: iprp without ipco or ipma")
-    container = list(_boxes(data, *children[b"ipco"]))
-    reader = _Reader(data, *children[b"ipma"])
-    version, flags = reader.full_box()
-    found: dict[bytes, tuple[int, int]] = {}
-    for _ in range(reader.uint(4)):
-        entry_item = reader.uint(2 if version < 1 else 4)
-        for _ in range(reader.uint(1)):
-            index = reader.uint(2) & 0x7FFF if flags & 1 else reader.uint(1) & 0x7F  # drop 'essential'
-            if entry_item == item and 1 <= index <= len(container):  # indices are 1-based, 0 = none
-                kind, payload, box_end = container[index - 1]
-                found.setdefault(kind, (payload, box_end))
-    return found
+def decode_hevc(nal_units: list[bytes]) -> np.ndarray:
+    """libde265's decode of one 8-bit 4:4:4 picture: its coded YCbCr planes, uint8 ``[3, H, W]``."""
+    de265 = libraries().de265
+    decoder = de265.de265_new_decoder()
 
+    def check(error: int) -> None:
+        if not de265.de265_isOK(error):
+            raise RuntimeError(f"libde265: {de265.de265_get_error_text(error).decode()}")
 
-def _item_data(data: bytes, start: int, end: int, item: int) -> bytes:
-    """Concatenated extents of ``item`` from ``iloc`` (file-offset construction only)."""
-    reader = _Reader(data, start, end)
-    version, _ = reader.full_box()
-    sizes = reader.uint(1)
-    offset_size, length_size = sizes >> 4, sizes & 0xF
-    sizes = reader.uint(1)
-    base_offset_size, index_size = sizes >> 4, (sizes & 0xF if version in (1, 2) else 0)
-    for _ in range(reader.uint(2 if version < 2 else 4)):
-        entry_item = reader.uint(2 if version < 2 else 4)
-        construction = reader.uint(2) & 0xF if version in (1, 2) else 0
-        reader.uint(2)  # data_reference_index
-        base = reader.uint(base_offset_size)
-        extents = []
-        for _ in range(reader.uint(2)):
-            reader.uint(index_size)
-            extents.append((base + reader.uint(offset_size), reader.uint(length_size)))
-        if entry_item != item:
-            continue
-        if construction != 0:
-            raise ValueError(f"HEIF: item {item} uses iloc construction method {construction}")
-        return b"".join(data[offset:offset + length] if length else data[offset:] for offset, length in extents)
-    raise ValueError(f"HEIF: item {item} has no iloc entry")
-
-
-def _parse_hvcc(data: bytes, start: int, end: int) -> HevcConfig:
-    reader = _Reader(data, start, end)
-    reader.pos += 16  # version, profile/tier/level, min_spatial_segmentation, parallelism
-    chroma_format_idc = reader.uint(1) & 0x3
-    reader.pos += 4  # bit depths, avgFrameRate
-    length_size = (reader.uint(1) & 0x3) + 1
-    parameter_sets: dict[int, list[bytes]] = {}
-    for _ in range(reader.uint(1)):
-        nal_type = reader.uint(1) & 0x3F
-        for _ in range(reader.uint(2)):
-            size = reader.uint(2)
-            parameter_sets.setdefault(nal_type, []).append(data[reader.pos:reader.pos + size])
-            reader.pos += size
-    if reader.pos > end:
-        raise ValueError("HEIF: truncated hvcC box")
-    return HevcConfig(chroma_format_idc, length_size, parameter_sets)
-
-
-def _parse_nclx(data: bytes, start: int, end: int) -> tuple[int | None, bool]:
-    reader = _Reader(data, start, end)
-    if reader.fourcc() != b"nclx":
-        return None, True  # an ICC profile says nothing about the YCbCr matrix
-    reader.uint(2)  # colour_primaries
-    reader.uint(2)  # transfer_characteristics
-    return reader.uint(2), bool(reader.uint(1) >> 7)
-
-
-def _split_length_prefixed(data: bytes, length_size: int) -> list[bytes]:
-    units, pos = [], 0
-    while pos < len(data):
-        size = int.from_bytes(data[pos:pos + length_size], "big")
-        pos += length_size
-        if size == 0 or pos + size > len(data):
-            raise ValueError("HEIF: malformed length-prefixed NAL units")
-        units.append(data[pos:pos + size])
-        pos += size
-    return units
+    try:
+        for nal in nal_units:
+            check(de265.de265_push_NAL(decoder, nal, len(nal), 0, None))
+        check(de265.de265_flush_data(decoder))
+        more = ctypes.c_int(1)
+        while more.value:
+            error = de265.de265_decode(decoder, ctypes.byref(more))
+            picture = de265.de265_get_next_picture(decoder)
+            if picture:
+                if de265.de265_get_chroma_format(picture) != 3:
+                    raise RuntimeError("libde265: expected a 4:4:4 picture")
+                planes = []
+                for channel in range(3):
+                    stride = ctypes.c_int()
+                    data = de265.de265_get_image_plane(picture, channel, ctypes.byref(stride))
+                    width = de265.de265_get_image_width(picture, channel)
+                    height = de265.de265_get_image_height(picture, channel)
+                    planes.append(np.ctypeslib.as_array(data, shape=(height, stride.value))[:, :width].copy())
+                return np.stack(planes)
+            if error != DE265_WAITING_FOR_INPUT_DATA:
+                check(error)
+        raise RuntimeError("libde265: no picture decoded")
+    finally:
+        de265.de265_free_decoder(decoder)
 
 
 # --- HEVC NAL units and sequence parameter set ---------------------------------------------------
@@ -445,12 +502,12 @@ def _skip_vui(r: _BitReader) -> None:
         r.ue(), r.ue(), r.ue(), r.ue(), r.ue()
 
 
-# --- the BPG-equivalent payload ------------------------------------------------------------------
+# --- the BPG file --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class BpgPicture:
-    """A HEIF picture re-packed as a BPG file.
+    """An HEVC picture packed as a BPG file.
 
     Attributes:
         sps: the parsed SPS.
@@ -463,61 +520,60 @@ class BpgPicture:
     payload: bytes
 
 
-def bpg_from_heif(heif: bytes) -> BpgPicture:
-    """Re-pack the primary image of a HEIF file as the BPG file holding the same HEVC stream."""
-    picture = parse_heif(heif)
-    parameter_sets = picture.config.parameter_sets
-    if len(parameter_sets.get(NAL_SPS, [])) != 1 or len(parameter_sets.get(NAL_PPS, [])) != 1:
-        raise ValueError("HEIF: expected exactly one SPS and one PPS in hvcC")
+def bpg_from_nal_units(nal_units: list[bytes], width: int, height: int) -> BpgPicture:
+    """Pack the NAL units of one 4:4:4 full-range BT.601 picture as the BPG file of a ``width`` x
+    ``height`` image (see :func:`encode_hevc`; the coded size must be the image's rounded up to
+    the minimum coding block, unless the image is smaller than :data:`MIN_PICTURE_SIDE`)."""
+    parameter_sets = {kind: [nal for nal in nal_units if nal_unit_type(nal) == kind] for kind in (NAL_SPS, NAL_PPS)}
+    if len(parameter_sets[NAL_SPS]) != 1 or len(parameter_sets[NAL_PPS]) != 1:
+        raise ValueError("HEVC: expected exactly one SPS and one PPS")
     sps = parse_sps(parameter_sets[NAL_SPS][0])
-    header = sps.hevc_header
-    cb_size = header.min_coding_block_size
+    if sps.chroma_format_idc != 3 or sps.bit_depth_luma != 8 or sps.bit_depth_chroma != 8:
+        raise ValueError("HEVC: expected an 8-bit 4:4:4 picture")
+    cb_size = sps.hevc_header.min_coding_block_size
     left, _, top, _ = sps.conformance_offsets
+    if width < MIN_PICTURE_SIDE and -(-width // cb_size) * cb_size != sps.coded_width:
+        width = sps.coded_width  # padded beyond BPG's rounding: declare the coded size
+    if height < MIN_PICTURE_SIDE and -(-height // cb_size) * cb_size != sps.coded_height:
+        height = sps.coded_height
     # A BPG decoder infers the coded size as the picture size rounded up to cb_size, and crops
     # only at the right and bottom.
-    if left or top or -(-sps.width // cb_size) * cb_size != sps.coded_width \
-            or -(-sps.height // cb_size) * cb_size != sps.coded_height:
+    if left or top or -(-width // cb_size) * cb_size != sps.coded_width \
+            or -(-height // cb_size) * cb_size != sps.coded_height:
         raise ValueError(f"HEVC: coded size {sps.coded_width}x{sps.coded_height} with conformance window "
-                         f"{sps.conformance_offsets} is not representable in BPG")
-    if sps.bit_depth_chroma != sps.bit_depth_luma:
-        raise ValueError("HEVC: BPG requires equal luma and chroma bit depths")
-    if picture.matrix_coefficients not in BPG_COLOR_SPACES:
-        raise ValueError(f"HEIF: nclx matrix_coefficients {picture.matrix_coefficients} has no BPG color space")
-    slices = [nal for nal in picture.nal_units if nal_unit_type(nal) < 32]  # VCL NAL unit types are 0..31
+                         f"{sps.conformance_offsets} does not hold a {width}x{height} BPG picture")
+    slices = [nal for nal in nal_units if nal_unit_type(nal) < 32]  # VCL NAL unit types are 0..31
     if not slices:
-        raise ValueError("HEIF: the image item holds no slice NAL units")
+        raise ValueError("HEVC: no slice NAL units")
     if any(nal_unit_type(nal) not in NAL_IDR for nal in slices):
         # Other slices code a picture order count whose width the BPG decoder's SPS fixes to 8 bits.
-        raise ValueError("HEVC: BPG-equivalent accounting supports IDR pictures only")
+        raise ValueError("HEVC: BPG accounting supports IDR pictures only")
     hevc_data = START_CODE.join([parameter_sets[NAL_PPS][0], *slices])
-    payload = bpg_file(width=sps.width, height=sps.height, pixel_format=sps.chroma_format_idc,
-                       bit_depth=sps.bit_depth_luma, color_space=BPG_COLOR_SPACES[picture.matrix_coefficients],
-                       limited_range=not picture.full_range, hevc_header=header, hevc_data=hevc_data)
+    payload = bpg_file(width=width, height=height, pixel_format=sps.chroma_format_idc, bit_depth=sps.bit_depth_luma,
+                       color_space=COLOR_SPACE_YCBCR, limited_range=False, hevc_header=sps.hevc_header,
+                       hevc_data=hevc_data)
     return BpgPicture(sps=sps, hevc_data=hevc_data, payload=payload)
 
 
-def encode_heif(image: np.ndarray, quality: int) -> bytes:
-    """HEIF file of a uint8 ``[H, W, 3]`` RGB image: x265, 4:4:4, BT.601 full range, no metadata."""
-    height, width, _ = image.shape
-    buffer = io.BytesIO()
-    pillow_heif.encode("RGB", (width, height), image.tobytes(), buffer, quality=quality, chroma=444,
-                       exif=None, xmp=None, **SRGB_NCLX)
-    return buffer.getvalue()
-
-
-def decode_heif(heif: bytes) -> np.ndarray:
-    """pillow-heif's (libde265) decode of a HEIF file: uint8 ``[H, W, 3]`` RGB."""
-    return np.asarray(pillow_heif.open_heif(io.BytesIO(heif), convert_hdr_to_8bit=True))
-
-
 class HevcCodec(SourceCodec):
-    """HEVC intra 4:4:4 via pillow-heif, counted as the equivalent BPG file (see module docs)."""
+    """HEVC intra 4:4:4 coded as bpgenc does, counted as the BPG file (see module docs).
+
+    ``quality = 51 - QP`` (bpgenc's ``-q``), as for :class:`linksim.codecs.bpg.BpgCodec`.
+    """
 
     name: ClassVar[str] = "hevc"
-    description: ClassVar[str] = ("HEVC intra 4:4:4 (x265 via pillow-heif), counted as a BPG file "
-                                  "(BPG header + PPS + slices); quality 0..100")
-    qualities: ClassVar[range] = range(0, 101)
+    description: ClassVar[str] = ("HEVC intra 4:4:4 coded as bpgenc does (pillow-heif's x265: veryslow, tune ssim, "
+                                  "constant QP), counted as the BPG file; quality = 51 - QP")
+    qualities: ClassVar[range] = range(0, 52)
+    fit_window: ClassVar[int] = 1  # the measured dips in size are one QP step deep (module docs)
+
+    def __init__(self, cache_bytes: int = 256 * 2**20) -> None:
+        libraries()  # fail here, with a one-line error, when x265 or libde265 is missing
+        super().__init__(cache_bytes)
 
     def _encode(self, image: np.ndarray, quality: int) -> EncodedImage:
-        heif = encode_heif(image, quality)
-        return EncodedImage(payload=bpg_from_heif(heif).payload, quality=quality, decoded=decode_heif(heif))
+        height, width, _ = image.shape
+        nal_units = encode_hevc(image, 51 - quality)
+        picture = bpg_from_nal_units(nal_units, width, height)
+        decoded = ycbcr_to_rgb(decode_hevc(nal_units)[:, :height, :width])
+        return EncodedImage(payload=picture.payload, quality=quality, decoded=decoded)
