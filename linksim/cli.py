@@ -15,6 +15,8 @@ examples:
   linksim run scenarios/quickstart.yaml --fresh     discard earlier results and start over
   linksim validate scenarios/quickstart.yaml        check a scenario without running it
   linksim plot results/quickstart                   redraw the plots of a finished run
+  linksim compare results/kodak-perceptual --baseline photo-deepjscc --metric lpips
+                                                    paired per-image differences against a baseline
   linksim train deepjscc --config configs/train-deepjscc-cifar10-cpu.yaml
   linksim train diffusion --config configs/train-diffusion-cifar10-cpu.yaml
   linksim calibrate-mcs --out bler-rayleigh.csv --channel "{type: rayleigh}"
@@ -56,6 +58,17 @@ def _parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="redraw the plots of a finished run",
                           description="Redraw the plots in RESULTS_DIR from its summary.csv and scenario.yaml.")
     plot.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="output folder of a run")
+
+    compare = sub.add_parser(
+        "compare", help="paired comparison of every scheme with a baseline scheme in a finished run",
+        description="For each point of RESULTS_DIR/rows.csv, the mean per-image difference of METRIC "
+        "between each scheme and BASELINE on the same images and trials, with its 95%% Student-t CI and "
+        "the relative change of the mean. Prints a table; --out also writes it as CSV.",
+    )
+    compare.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="output folder of a run")
+    compare.add_argument("--baseline", required=True, metavar="SCHEME", help="scheme name to compare against")
+    compare.add_argument("--metric", default="lpips", metavar="METRIC", help="metric column (default lpips)")
+    compare.add_argument("--out", type=Path, metavar="FILE", help="also write the table as CSV")
 
     train = sub.add_parser(
         "train", help="train a model (deepjscc, diffusion)",
@@ -168,6 +181,25 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from linksim.results import paired_comparison, read_rows, write_csv
+
+    path = args.results_dir / "rows.csv"
+    if not path.is_file():
+        raise LinksimError(f"{args.results_dir}: no rows.csv here; is this the output folder of a finished run?")
+    try:
+        table = paired_comparison(read_rows(path), args.metric, args.baseline)
+    except ValueError as exc:
+        raise LinksimError(f"{path}: {exc}") from None
+    if args.out:
+        write_csv(table, args.out)
+    shown = table.drop(columns=["metric"]).rename(columns={"bandwidth_ratio": "ratio"})
+    shown["relative"] = (100 * shown["relative"]).map("{:+.1f}%".format)
+    print(f"{args.metric}: scheme - {args.baseline} on the same images (95% CI of the mean difference)")
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
 def _cmd_calibrate_mcs(args: argparse.Namespace) -> int:
     import yaml
     from pydantic import TypeAdapter, ValidationError
@@ -246,7 +278,7 @@ def _print_codecs_and_mcs() -> None:
         print(f"  {mcs.index:2d} {mcs.name:16s} {mcs.spectral_efficiency:5.3f} bit/use   {thresholds}")
 
 
-COMMANDS = {"run": _cmd_run, "calibrate-mcs": _cmd_calibrate_mcs, "train": _cmd_train, "validate": _cmd_validate, "plot": _cmd_plot, "list": _cmd_list}
+COMMANDS = {"run": _cmd_run, "calibrate-mcs": _cmd_calibrate_mcs, "train": _cmd_train, "validate": _cmd_validate, "plot": _cmd_plot, "compare": _cmd_compare, "list": _cmd_list}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
