@@ -76,6 +76,27 @@ CHECKPOINTS: dict[str, CheckpointInfo] = {
             "photo-deepjscc-v1 + 2.5k steps of ROI-aware fine-tuning (ROI map input, ROI-weighted loss); for roi_weight > 0",
         ),
         CheckpointInfo(
+            "photo-deepjscc-lpips-v1",
+            "photo-deepjscc-lpips-v1.safetensors",
+            "c692c197e8a4ba415910981832b638349a9cdd0170cb24c0de843f1b4e0945c5",
+            "photo-deepjscc-v1's encoder, decoder fine-tuned 500 steps on MSE + 1.0 LPIPS (ratios 1/16, 1/6): "
+            "the control for photo-diffusion-v2's perceptual loss",
+        ),
+        CheckpointInfo(
+            "photo-diffusion-v1",
+            "photo-diffusion-v1.safetensors",
+            "34a827398a6927e0d86562f0c7be61e6dd94d0c337d09ae10a3b7b21bb274014",
+            "diffusion receiver on photo-deepjscc-v1's received latents, any size (sides multiples of 8), "
+            "ratios 1/16 and 1/6; 5k steps on 128x128 crops of natural photos on CPU (the start of photo-diffusion-v2)",
+        ),
+        CheckpointInfo(
+            "photo-diffusion-v2",
+            "photo-diffusion-v2.safetensors",
+            "34ab5b2d8fc66525d9dc28750c5d42a3dfaa751f4aa539f317f7906528b3f4f8",
+            "photo-diffusion-v1 + 1k steps fine-tuned through its 3-step SDEdit sampler on LPIPS + MSE (DRaFT); "
+            "ratios 1/16 and 1/6; on Kodak not better than its perceptual-decoder control (see the card)",
+        ),
+        CheckpointInfo(
             "cifar10-diffusion-v1",
             "cifar10-diffusion-v1.safetensors",
             "e34940a30a64011f55ae22d4bc090912fb9b3a00f35227fb2dcc743e5af0a1b1",
