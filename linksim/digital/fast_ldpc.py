@@ -159,8 +159,6 @@ def _decode_batch(channel, row_ptr, cols, num_iter, minsum, scale, llr_max, earl
     Codewords go in blocks of :data:`LANES`; messages are stored ``[edge, lane]``."""
     num_words, num_vns = channel.shape
     num_checks = row_ptr.shape[0] - 1
-    num_edges = cols.shape[0]
-    k = bits_out.shape[1]
     max_degree = 0
     for r in range(num_checks):
         max_degree = max(max_degree, row_ptr[r + 1] - row_ptr[r])
@@ -200,7 +198,7 @@ def _decode_block(post, row_ptr, cols, max_degree, lanes, num_iter, minsum, scal
             if minsum:
                 _minsum_row(q, degree, scale, llr_max, min1, min2, ties, sign, c2v, start)
             else:
-                _boxplus_row(q, degree, llr_max, min1, min2, c2v, start)
+                _boxplus_row(q, degree, llr_max, min1, min2, c2v, start)  # min1/min2 as scratch
             for j in range(degree):
                 qj, pj, cj = q[j], post[cols[start + j]], c2v[start + j]
                 for i in range(width):
