@@ -96,8 +96,9 @@ def _parser() -> argparse.ArgumentParser:
                            "ratios 1/12, 1/6, 1/3)")
     calibrate.add_argument("--max-blocks", type=int, default=2000, metavar="N", help="blocks per point at most (default 2000)")
     calibrate.add_argument("--min-errors", type=int, default=100, metavar="N", help="stop a point after N block errors (default 100)")
-    calibrate.add_argument("--decoder", choices=["auto", "sionna", "fast"], default="auto",
-                           help="LDPC decoder: Sionna's BP or the compiled CPU one (auto: fast on a CPU)")
+    calibrate.add_argument("--decoder", default="auto", metavar="NAME",
+                           help="LDPC decoder: auto | sionna | fast, Sionna's BP or the compiled CPU one "
+                           "(default auto: fast on a CPU)")
     calibrate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     sub.add_parser("list", help="list schemes, channels, datasets, metrics, codecs, MCS table, checkpoints "
@@ -205,7 +206,13 @@ def _cmd_calibrate_mcs(args: argparse.Namespace) -> int:
     from pydantic import TypeAdapter, ValidationError
 
     from linksim.digital.calibration import calibrate_main
+    from linksim.digital.coded_modulation import resolve_decoder
     from linksim.scenario import ChannelEntry
+
+    try:  # the names live with the decoders; check before any simulation starts
+        resolve_decoder(args.decoder, "cpu")
+    except ValueError as exc:
+        raise LinksimError(f"--decoder: {exc}") from None
 
     try:
         channel = TypeAdapter(ChannelEntry).validate_python(yaml.safe_load(args.channel))

@@ -37,7 +37,7 @@ Frame layout for ``K = num_symbols`` channel uses and an MCS with ``m`` bits per
 **Decoders.** ``decoder="sionna"`` decodes with Sionna's ``LDPC5GDecoder`` (flooding
 boxplus-phi BP, eager PyTorch, any device) and the early stopping below; ``decoder="fast"`` with
 :class:`~linksim.digital.fast_ldpc.FastLDPC5GDecoder` (compiled layered min-sum on CPU threads,
-30-60x faster per thread; ``benchmarks/ldpc.py``). ``"auto"`` (:func:`resolve_decoder`) takes the
+55-59x faster per thread at BLER 1e-2; ``benchmarks/ldpc.py``). ``"auto"`` (:func:`resolve_decoder`) takes the
 fast one on a CPU and Sionna's elsewhere.
 
 **Early stopping.** Sionna's ``LDPC5GDecoder`` always runs ``num_iter`` iterations. With
@@ -178,6 +178,7 @@ class CodedModulation(nn.Module):
             self.encoder = LDPC5GEncoder(
                 self.codeword_info_bits, self.codeword_bits, num_bits_per_symbol=m, device=dev
             )
+            # only the decoder that runs is built (Sionna's lifts index tensors for the whole graph)
             self.decoder = LDPC5GDecoder(
                 self.encoder,
                 num_iter=self.num_iter,
@@ -186,7 +187,7 @@ class CodedModulation(nn.Module):
                 return_state=True,
                 vn_update=self._vn_update,
                 device=dev,
-            )
+            ) if self.decoder_name == "sionna" else None
             self.fast_decoder = (
                 FastLDPC5GDecoder(self.encoder, num_iter=self.num_iter, early_stopping=self.early_stopping)
                 if self.decoder_name == "fast" else None

@@ -119,15 +119,17 @@ class FastLDPC5GDecoder:
         index = rate_recovery_index(encoder)
         self.row_ptr, self.cols, num_vns = pruned_checks(encoder.pcm, index)
         self.index = index[:num_vns]
+        # gather index into the logits with a zero column appended (unsent bits read column n)
+        self._gather = np.where(self.index >= 0, self.index, self.n)
+        self._filler = self.index == FILLER
         self.last_iterations: torch.Tensor | None = None
 
     def channel_llrs(self, llr: np.ndarray) -> np.ndarray:
         """Logits ``[N, n]`` -> decoder-internal LLRs ``log p(0)/p(1)`` ``[N, num_vns]`` (float32),
         punctured and unsent bits at 0, filler bits at ``+llr_max``."""
         padded = np.concatenate([-llr, np.zeros((llr.shape[0], 1), np.float32)], axis=1)
-        gather = np.where(self.index >= 0, self.index, self.n)  # column n holds the zero
-        out = np.clip(padded[:, gather], -self.llr_max, self.llr_max)
-        out[:, self.index == FILLER] = self.llr_max
+        out = np.clip(padded[:, self._gather], -self.llr_max, self.llr_max)
+        out[:, self._filler] = self.llr_max
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def __call__(self, llr: torch.Tensor) -> torch.Tensor:

@@ -39,8 +39,8 @@ import torch
 from pydantic import Field, field_validator, model_validator
 
 from linksim.codecs import CODECS, EncodedImage, SourceCodec, build_codec
-from linksim.digital import (MCS_TABLE, BlerTable, CodedModulation, Mcs, cached_coded_modulation, default_bler_table,
-                             resolve_decoder)
+from linksim.digital import (LDPC_DECODERS, MCS_TABLE, BlerTable, CodedModulation, Mcs, cached_coded_modulation,
+                             default_bler_table, resolve_decoder)
 from linksim.errors import LinksimError
 from linksim.schema import StrictModel
 from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses
@@ -59,7 +59,7 @@ class McsConfig(StrictModel):
     table: str = "default"
     ldpc_iterations: int = Field(20, ge=1)
     # LDPC decoder: Sionna's BP (any device) or the compiled CPU one; auto = fast on a CPU
-    decoder: Literal["auto", "sionna", "fast"] = "auto"
+    decoder: Literal[LDPC_DECODERS] = "auto"  # type: ignore[valid-type]
 
     @field_validator("code_rate", mode="before")
     @classmethod
