@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
                        "(see configs/train-deepjscc-cifar10-cpu.yaml, configs/train-diffusion-cifar10-cpu.yaml)")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the out folder")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.add_argument("--time-budget", type=float, metavar="SECONDS", help="end within SECONDS of wall clock "
+                       "(e.g. on a lent GPU): after 25 timed steps, steps is lowered to fit and the lowered value "
+                       "is written to OUT/config.yaml, which is the config to --resume from")
 
     calibrate = sub.add_parser(
         "calibrate-mcs", help="measure the BLER table of the digital baseline's MCS set over a channel",
@@ -143,7 +146,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     try:
-        out = train(config, resume=args.resume, progress=not args.no_progress)
+        if args.time_budget is not None and args.time_budget <= 0:
+            raise LinksimError(f"--time-budget: must be positive, got {args.time_budget}")
+        out = train(config, resume=args.resume, progress=not args.no_progress, time_budget_s=args.time_budget)
     except KeyboardInterrupt:
         print(f"\ninterrupted: the last checkpoint is in {config.out}; add --resume to continue", file=sys.stderr)
         return 130

@@ -64,6 +64,35 @@ def test_resumed_training_equals_uninterrupted_training(tmp_path):
     assert (straight / "eval.csv").read_text() == (resumed / "eval.csv").read_text()
 
 
+def test_time_budget_lowers_steps_and_still_ends_annealed(tmp_path, monkeypatch):
+    import time
+
+    import yaml
+
+    from linksim.training.common import lr_at
+    from linksim.training.deepjscc import DeepJSCCTrainer
+
+    step = DeepJSCCTrainer.train_step
+    lrs: list[float] = []
+
+    def slow_step(self):  # 50 ms a step: a 3 s budget fits about 50 steps, not 10,000
+        time.sleep(0.05)
+        loss = step(self)
+        lrs.append(self.optimizer.param_groups[0]["lr"])  # what this step used
+        return loss
+
+    monkeypatch.setattr(DeepJSCCTrainer, "train_step", slow_step)
+    config = _tiny_config(tmp_path, 10_000).model_copy(update={"checkpoint_every": 10_000})
+    started = time.time()
+    out = train_deepjscc(config, progress=False, time_budget_s=3.0)
+    assert time.time() - started < 3.0 + 2.0  # imports and the final evaluation are not in the budget
+    fitted = yaml.safe_load((out / "config.yaml").read_text())["steps"]
+    assert 25 < fitted < 100 and len(lrs) == fitted  # lowered, and the run went to its end
+    assert lrs[-1] == pytest.approx(lr_at(fitted - 1, config.lr, config.lr_min, config.warmup_steps, fitted))
+    assert lrs[-1] - config.lr_min < 0.01 * (config.lr - config.lr_min)  # annealed on the lowered schedule
+    assert load_file(str(out / "last.safetensors"))
+
+
 def test_lpips_weight_adds_lpips_to_the_training_loss(tmp_path):
     from linksim.metrics import lpips
     from linksim.training.deepjscc import DeepJSCCTrainer

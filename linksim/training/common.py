@@ -119,10 +119,29 @@ class TrainerBase:
         self.wall_time = 0.0
 
 
-def run_training(trainer: Trainer, resume: bool = False, progress: bool = True) -> Path:
+# Steps timed before a time budget fixes the step count (after a few that warm caches and kernels),
+# and the share of the budget kept for evaluations and checkpoints.
+_BUDGET_WARMUP, _BUDGET_PROBE, _BUDGET_RESERVE = 5, 20, 0.1
+
+
+def _fit_budget(trainer: Trainer, seconds_per_step: float, remaining_s: float) -> None:
+    """Lower ``trainer.config.steps`` so the rest of the run fits ``remaining_s`` (never raise it);
+    the learning-rate schedule follows, so the run still ends annealed."""
+    fitted = trainer.step + int(remaining_s * (1 - _BUDGET_RESERVE) / seconds_per_step)
+    if fitted < trainer.config.steps:
+        trainer.config = trainer.config.model_copy(update={"steps": max(trainer.step + 1, fitted)})
+
+
+def run_training(trainer: Trainer, resume: bool = False, progress: bool = True,
+                 time_budget_s: float | None = None) -> Path:
     """The training loop every model shares: progress bar, ``loss.csv`` every ``log_every``
     steps, ``eval.csv`` rows and a checkpoint every ``checkpoint_every`` steps and at the end,
-    ``--resume`` from the last checkpoint. Returns the output folder."""
+    ``--resume`` from the last checkpoint. Returns the output folder.
+
+    ``time_budget_s`` (for a lent machine): after timing a few steps, ``steps`` is lowered so that
+    this invocation ends within the budget, and the effective value is written to the out
+    folder's ``config.yaml`` (resume from that file). If the clock still runs out, the run stops
+    after the current step with an evaluation and a checkpoint."""
     config = trainer.config
     trainer.out.mkdir(parents=True, exist_ok=True)
     if resume:
@@ -133,10 +152,20 @@ def run_training(trainer: Trainer, resume: bool = False, progress: bool = True) 
     write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), trainer.out / "config.yaml")
     losses: list[float] = []
     started = time.time() - trainer.wall_time
+    invoked, first_step, probe_start = time.time(), trainer.step, 0.0
     with tqdm(total=config.steps, initial=trainer.step, desc=config.name, unit="step", disable=not progress) as bar:
         while trainer.step < config.steps:
             losses.append(trainer.train_step())
             bar.update(1)
+            if time_budget_s is not None:
+                done = trainer.step - first_step
+                if done == _BUDGET_WARMUP:
+                    probe_start = time.time()
+                elif done == _BUDGET_WARMUP + _BUDGET_PROBE:
+                    _fit_budget(trainer, (time.time() - probe_start) / _BUDGET_PROBE, time_budget_s - (time.time() - invoked))
+                    config, bar.total = trainer.config, trainer.config.steps
+                    write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), trainer.out / "config.yaml")
+            out_of_time = time_budget_s is not None and time.time() - invoked > time_budget_s
             if trainer.step % config.log_every == 0:
                 columns, text = trainer.loss_columns(sum(losses) / len(losses))
                 lr = lr_at(trainer.step, config.lr, config.lr_min, config.warmup_steps, config.steps)
@@ -144,12 +173,14 @@ def run_training(trainer: Trainer, resume: bool = False, progress: bool = True) 
                                                         "wall_time_s": round(time.time() - started, 1)}])
                 bar.set_postfix_str(text)
                 losses.clear()
-            if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
+            if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps or out_of_time:
                 trainer.wall_time = time.time() - started
                 # Evaluate first: evaluation draws channel noise, and the checkpoint's RNG state must
                 # be the one training continues from, so that a resumed run equals an uninterrupted one.
                 append_csv(trainer.out / "eval.csv", trainer.evaluate())
                 trainer.save()
+            if out_of_time:
+                break
     return trainer.out
 
 

@@ -258,6 +258,7 @@ class DeepJSCCTrainer(TrainerBase):
         return {"mse": mean_loss, "psnr": psnr_db}, f"train PSNR {psnr_db:.2f} dB"
 
 
-def train_deepjscc(config: DeepJSCCTrainConfig, resume: bool = False, progress: bool = True) -> Path:
-    """Run (or resume) training; returns the output folder."""
-    return run_training(DeepJSCCTrainer(config), resume, progress)
+def train_deepjscc(config: DeepJSCCTrainConfig, resume: bool = False, progress: bool = True,
+                   time_budget_s: float | None = None) -> Path:
+    """Run (or resume) training (see :func:`run_training`); returns the output folder."""
+    return run_training(DeepJSCCTrainer(config), resume, progress, time_budget_s)

@@ -268,6 +268,7 @@ class DiffusionTrainer(TrainerBase):
         return {"loss": mean_loss}, f"loss {mean_loss:.4f}"
 
 
-def train_diffusion(config: DiffusionTrainConfig, resume: bool = False, progress: bool = True) -> Path:
-    """Run (or resume) training; returns the output folder."""
-    return run_training(DiffusionTrainer(config), resume, progress)
+def train_diffusion(config: DiffusionTrainConfig, resume: bool = False, progress: bool = True,
+                    time_budget_s: float | None = None) -> Path:
+    """Run (or resume) training (see :func:`run_training`); returns the output folder."""
+    return run_training(DiffusionTrainer(config), resume, progress, time_budget_s)
