@@ -50,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice; "
                      "use 1 when another job shares a small machine)")
+    run.add_argument("--executor", choices=["local", "ray"], help="where points run (default: the scenario's "
+                     "execution.executor, else local): in this process, or as tasks of Ray workers")
+    run.add_argument("--address", metavar="ADDR", help="ray: 'auto' or HOST:PORT of a running cluster "
+                     "(default: start a local one for this run)")
+    run.add_argument("--workers", type=int, metavar="N", help="ray: worker processes (default: the cluster's "
+                     "CPUs / --threads-per-worker)")
+    run.add_argument("--gpus-per-worker", type=float, metavar="G", help="ray: GPUs each worker reserves (default 0)")
+    run.add_argument("--threads-per-worker", type=int, metavar="T", help="ray: torch threads per worker (default 1)")
 
     validate = sub.add_parser("validate", help="check a scenario file and print its grid size",
                               description="Validate SCENARIO against the schema without running it.")
@@ -99,6 +107,10 @@ def _parser() -> argparse.ArgumentParser:
                            "ratios 1/12, 1/6, 1/3)")
     calibrate.add_argument("--max-blocks", type=int, default=2000, metavar="N", help="blocks per point at most (default 2000)")
     calibrate.add_argument("--min-errors", type=int, default=100, metavar="N", help="stop a point after N block errors (default 100)")
+    calibrate.add_argument("--step-db", type=float, default=0.5, metavar="DB",
+                           help="SNR step of the automatic grid (default 0.5; 1 suits the gentle slopes of fading)")
+    calibrate.add_argument("--min-bler", type=float, default=1e-2, metavar="P",
+                           help="each curve goes up in SNR until its BLER is below P (default 0.01)")
     calibrate.add_argument("--decoder", default="auto", metavar="NAME",
                            help="LDPC decoder: auto | sionna | fast, Sionna's BP or the compiled CPU one "
                            "(default auto: fast on a CPU)")
@@ -114,7 +126,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from linksim.scenario import load_scenario
     from linksim.sweep import run_sweep
 
-    scenario = load_scenario(args.scenario).with_overrides(out=args.out, num_images=args.num_images)
+    execution = {field: value for field in ("executor", "address", "workers", "gpus_per_worker", "threads_per_worker")
+                 if (value := getattr(args, field)) is not None}
+    scenario = load_scenario(args.scenario).with_overrides(out=args.out, num_images=args.num_images, execution=execution)
     if args.threads is not None:
         if args.threads < 1:
             raise LinksimError(f"--threads must be >= 1, got {args.threads}")
@@ -227,8 +241,10 @@ def _cmd_calibrate_mcs(args: argparse.Namespace) -> int:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
         raise LinksimError(f"--channel: {where + ': ' if where else ''}{error['msg']}") from None
+    if not args.step_db > 0 or not 0 < args.min_bler < 0.9:
+        raise LinksimError(f"--step-db must be > 0 and --min-bler in (0, 0.9); got {args.step_db}, {args.min_bler}")
     calibrate_main(channel, args.channel_uses, args.out, args.max_blocks, args.min_errors, not args.no_progress,
-                   decoder=args.decoder)
+                   decoder=args.decoder, step_db=args.step_db, min_bler=args.min_bler)
     print(f"wrote {args.out}")
     return 0
 
@@ -277,17 +293,22 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _print_codecs_and_mcs() -> None:
     from linksim.codecs import CODECS
-    from linksim.digital import MCS_TABLE, default_bler_table
+    from linksim.digital import BLER_TABLES, MCS_TABLE, bler_table
 
     print("source codecs (digital / capacity schemes: source_codec: ...):")
     for name, codec in CODECS.items():
         print(f"  {name:16s} {codec.description}")
-    table, uses = default_bler_table(), (256, 512, 1024)
-    print("MCS table (digital scheme: mcs: {policy: fixed | adaptive | oracle}); SNR [dB] at 10% BLER on AWGN "
-          f"(default table) for {', '.join(map(str, uses))} channel uses:")
+    k = 1024
+    print("MCS table: TS 38.214 Table 5.1.3.1-2 (digital scheme: mcs: {policy: fixed | adaptive | oracle}); "
+          f"SNR [dB] at 10% BLER for {k} channel uses in each shipped calibration (mcs.table: auto picks the "
+          "channel's, AWGN's if it has none):")
+    tables = {name: bler_table(name) for name in BLER_TABLES}
+    print(f"  {'':28s} {'':13s} " + " ".join(f"{name:>11s}" for name in tables))
     for mcs in MCS_TABLE:
-        thresholds = "  ".join(f"{table.threshold_db(mcs.index, k, 0.1):6.2f}" for k in uses)
-        print(f"  {mcs.index:2d} {mcs.name:16s} {mcs.spectral_efficiency:5.3f} bit/use   {thresholds}")
+        thresholds = " ".join(f"{table.threshold_db(mcs.index, k, 0.1):11.2f}" for table in tables.values())
+        print(f"  {mcs.name:28s} {mcs.spectral_efficiency:5.3f} bit/use {thresholds}")
+    for name, what in BLER_TABLES.items():
+        print(f"  {name:12s} {what}")
 
 
 COMMANDS = {"run": _cmd_run, "calibrate-mcs": _cmd_calibrate_mcs, "train": _cmd_train, "validate": _cmd_validate, "plot": _cmd_plot, "compare": _cmd_compare, "list": _cmd_list}

@@ -22,6 +22,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 from linksim.channels import CHANNELS
 from linksim.data import ImageSet, available_datasets, load_dataset, native_size_datasets
 from linksim.errors import ScenarioError
+from linksim.execution import ExecutionConfig
 from linksim.link import FixedPolicyConfig, LinkConfig, RatePolicyConfig
 from linksim.metrics import available_metrics, region_metrics
 from linksim.references import read_reference
@@ -215,6 +216,7 @@ class Scenario(StrictModel):
     # Published points drawn on the <metric>_vs_snr plots (linksim.references); plots only, so
     # not part of any point's cache key.
     references: list[str] = Field(default_factory=list)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)  # where points run; not in cache keys
 
     @field_validator("channel", "rate_policy", mode="before")
     @classmethod
@@ -301,13 +303,17 @@ class Scenario(StrictModel):
             return [f"{m}_vs_ratio" for m in self.metrics] + [f"{self.metrics[0]}_time_trace"]
         return [f"{m}_vs_snr" for m in self.metrics]
 
-    def with_overrides(self, *, out: str | None = None, num_images: int | None = None) -> "Scenario":
-        """A copy with CLI overrides applied (and validated)."""
+    def with_overrides(self, *, out: str | None = None, num_images: int | None = None,
+                       execution: dict[str, Any] | None = None) -> "Scenario":
+        """A copy with CLI overrides applied (and validated); ``execution`` fields replace the
+        scenario's ``execution:`` block field by field."""
         data = self.model_dump(mode="json", exclude_none=True)
         if out is not None:
             data.setdefault("output", {})["dir"] = out
         if num_images is not None:
             data["dataset"]["num_images"] = num_images
+        if execution:
+            data["execution"] = {**data.get("execution", {}), **execution}
         return parse_scenario(data, source="command line overrides")
 
     def grid(self) -> list["SweepPoint"]:

@@ -13,8 +13,9 @@ Output folder layout::
     manifest.json            versions, git commit, seed, device, timing
 
 Points are independent: each has its own seed, so the executor may run them in any order or
-in parallel. :class:`LocalExecutor` runs them one after another in this process; a distributed
-executor only has to implement :class:`Executor`.
+in parallel. :class:`LocalExecutor` runs them one after another in this process;
+:class:`linksim.execution.RayExecutor` on a Ray cluster; another executor only has to implement
+:class:`Executor`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from linksim import __version__
 from linksim.channels import Channel, ChannelOutput, build_channel
 from linksim.data import ImageSet
 from linksim.errors import ScenarioError
+from linksim.execution import build_executor
 from linksim.gallery import render_examples
 from linksim.link import FeedbackPath, RatePolicy, TargetQualityPolicyConfig, build_policy
 from linksim.link.policies import binned_by_estimate
@@ -78,7 +80,12 @@ class PointTask:
 
 
 class Executor(Protocol):
-    """Runs point tasks and yields each task with its rows as soon as it finishes."""
+    """Runs point tasks and yields each task with its rows as soon as it finishes
+    (:mod:`linksim.execution` builds one from the scenario's ``execution:`` block)."""
+
+    def describe(self) -> dict[str, Any]:
+        """What ``manifest.json`` records about where the points ran."""
+        ...
 
     def run(
         self,
@@ -94,6 +101,9 @@ class LocalExecutor:
     def run(self, tasks, evaluate, progress):  # type: ignore[no-untyped-def]
         for task in tasks:
             yield task, evaluate(task, progress)
+
+    def describe(self) -> dict[str, Any]:
+        return {"executor": "local", "threads": torch.get_num_threads()}
 
 
 class PointEvaluator:
@@ -121,6 +131,7 @@ class PointEvaluator:
                 for group in self.groups:
                     each.prepare(group.pixels)
         self.channels: dict[str, Channel] = {c.label: build_channel(c, device) for c in scenario.channel}
+        self.bler_tables: dict[str, str | None] = {c.label: c.bler_table for c in scenario.channel}
         self._calibrations: dict[tuple[str, str], pd.DataFrame] = {}
 
     @property
@@ -177,7 +188,8 @@ class PointEvaluator:
     def point_state(self, point: SweepPoint, x: torch.Tensor, mask: torch.Tensor | None = None) -> LinkState:
         """The link state of an ordinary (not time-varying) point for a batch ``x``."""
         return LinkState(snr_db=torch.full((len(x),), point.snr_db, device=self.device),
-                         bandwidth_ratio=point.bandwidth_ratio, roi_weight=point.roi_weight, roi_mask=mask)
+                         bandwidth_ratio=point.bandwidth_ratio, roi_weight=point.roi_weight, roi_mask=mask,
+                         bler_table=self.bler_tables[point.channel])
 
     def link(
         self, scheme: Scheme, channel: str, x: torch.Tensor, state: LinkState
@@ -334,7 +346,8 @@ class PointEvaluator:
                 on_device = members.to(self.device)
                 x = self.pixels[index.to(self.device)]
                 mask = None if self.roi_masks is None else self.roi_masks[index.to(self.device)]
-                state = LinkState(snr_db=known[on_device], bandwidth_ratio=ratio, roi_weight=w, roi_mask=mask)
+                state = LinkState(snr_db=known[on_device], bandwidth_ratio=ratio, roi_weight=w, roi_mask=mask,
+                                  bler_table=self.bler_tables[point.channel])
                 tx = scheme.transmit(x, state)
                 received = frames_channel.send(tx.symbols, members // n_frames, members % n_frames)
                 x_hat = scheme.receive(received.y, received.noise_var, tx, state).clamp(0.0, 1.0)
@@ -383,6 +396,7 @@ def run_sweep(
         leftover.unlink()
     write_text(yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True), sort_keys=False), out / "scenario.yaml")
 
+    executor = executor or build_executor(scenario.execution)
     grid = scenario.grid()
     tasks = [PointTask(p, p.seed(scenario.seed), points_dir / f"{p.cache_key(scenario)}.csv") for p in grid]
     pending = [t for t in tasks if not t.path.exists()]
@@ -394,7 +408,7 @@ def run_sweep(
         total = sum(evaluator.work(t.point) for t in pending)
         with tqdm(total=total, unit="img", desc=scenario.name, disable=not progress, dynamic_ncols=True) as bar:
             bar.set_postfix_str(f"points {len(tasks) - len(pending)}/{len(tasks)}")
-            for done, (task, rows) in enumerate((executor or LocalExecutor()).run(pending, evaluator, bar.update), 1):
+            for done, (task, rows) in enumerate(executor.run(pending, evaluator, bar.update), 1):
                 write_csv(rows, task.path)
                 bar.set_postfix_str(f"points {len(tasks) - len(pending) + done}/{len(tasks)}")
 
@@ -416,7 +430,8 @@ def run_sweep(
     if scenario.output.examples is not None:
         plots.append(render_examples(scenario, evaluator or PointEvaluator(scenario, device), out / "examples.png"))
     write_json(
-        _manifest(scenario, device, started, computed=len(pending), reused=len(tasks) - len(pending)),
+        _manifest(scenario, device, started, computed=len(pending), reused=len(tasks) - len(pending),
+                  execution=executor.describe()),
         out / "manifest.json",
     )
     return SweepResult(out, rows, summary, len(pending), len(tasks) - len(pending), plots)
@@ -449,7 +464,8 @@ def _clear_outputs(out: Path, plots: list[str]) -> None:
         (out / name).unlink(missing_ok=True)
 
 
-def _manifest(scenario: Scenario, device: str, started: float, computed: int, reused: int) -> dict:
+def _manifest(scenario: Scenario, device: str, started: float, computed: int, reused: int,
+              execution: dict[str, Any]) -> dict:
     packages = ["torch", "sionna-no-rt", "diffusers", "numpy", "pandas", "pydantic", "scikit-image", "matplotlib"]
     versions = {}
     for name in packages:
@@ -471,6 +487,7 @@ def _manifest(scenario: Scenario, device: str, started: float, computed: int, re
         "wall_time_s": round(time.time() - started, 3),
         "points_computed": computed,
         "points_reused": reused,
+        "execution": execution,
     }
 
 

@@ -59,7 +59,7 @@ def test_list_shows_everything_a_scenario_can_name(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     for word in ["softcast", "chunks_per_side=8", "awgn", "skimage-samples", "image_folder", "cifar10",
-                 "lpips", "ms_ssim", "checkpoints", "hevc", "digital", "capacity", "QPSK-r1/2", "256QAM-r5/6"]:
+                 "lpips", "ms_ssim", "checkpoints", "hevc", "digital", "capacity", "MCS0-QPSK-120/1024", "MCS27-256QAM-948/1024", "tdl-a-lmmse"]:
         assert word in out
 
 

@@ -11,7 +11,7 @@ import torch
 from linksim.channels import AWGNChannel
 from linksim.data import load_dataset
 from linksim.digital import MCS_TABLE
-from linksim.errors import ScenarioError
+from linksim.errors import LinksimError, ScenarioError
 from linksim.randomness import seed_everything
 from linksim.scenario import parse_scenario
 from linksim.schemes import CapacityBound, DigitalConfig, DigitalScheme, LinkState
@@ -49,7 +49,7 @@ def test_error_free_link_returns_exactly_the_codecs_own_decode(images):
     for i, encoded in enumerate(tx.side_info["encoded"]):
         assert torch.equal(x_hat[i], from_uint8(encoded.decoded[None], "cpu")[0])
         # the stream fills the budget of its MCS but no more
-        assert 8 * len(encoded.payload) <= scheme.coder(MCS_TABLE[tx.side_info["mcs_index"][i]], 512).payload_bits
+        assert 8 * len(encoded.payload) <= scheme.coder(scheme.entries[tx.side_info["mcs_index"][i]], 512).payload_bits
     assert tx.symbols.abs().pow(2).mean().item() == pytest.approx(1.0, abs=0.05)
 
 
@@ -63,7 +63,7 @@ def test_below_the_cliff_every_image_is_lost_and_replaced_by_the_mean_image(imag
 def test_adaptive_mcs_climbs_with_the_fed_back_snr(images):
     scheme = DigitalScheme(DigitalConfig(mcs=McsConfig(policy="adaptive")))
     efficiency = [
-        MCS_TABLE[int(scheme.select_mcs(_state(images, snr), 512)[0])].spectral_efficiency for snr in (0.0, 8.0, 16.0, 24.0)
+        scheme.entries[int(scheme.select_mcs(_state(images, snr), 512)[0])].spectral_efficiency for snr in (0.0, 8.0, 16.0, 24.0)
     ]
     assert efficiency == sorted(efficiency) and efficiency[-1] > efficiency[0]
 
@@ -100,8 +100,10 @@ def test_oracle_keeps_the_best_mcs_per_point(tmp_path):
 @pytest.mark.parametrize(
     ("scheme", "message"),
     [
-        ({"type": "digital", "mcs": {"policy": "fixed"}}, "needs mcs.modulation and mcs.code_rate"),
-        ({"type": "digital", "mcs": {"policy": "fixed", "modulation": "16qam", "code_rate": 0.9}}, "no MCS 16qam rate 0.9"),
+        ({"type": "digital", "mcs": {"policy": "fixed"}}, "needs mcs.index .* or mcs.modulation and mcs.code_rate"),
+        ({"type": "digital", "mcs": {"policy": "fixed", "modulation": "16qam", "code_rate": 1.5}}, r"code_rate must be in \(0, 1\)"),
+        ({"type": "digital", "mcs": {"policy": "fixed", "index": 28}}, "index"),
+        ({"type": "digital", "mcs": {"table": "tdl-b"}}, "no BLER table 'tdl-b': accepted auto, awgn, tdl-a-ls"),
         ({"type": "digital", "source_codec": "png"}, "hevc"),
         ({"type": "digital", "mcs": {"policy": "sometimes"}}, "adaptive"),
     ],
@@ -123,3 +125,36 @@ def test_oracle_requires_psnr(tmp_path):
     data = small_scenario(tmp_path, schemes=[{"type": "digital", "mcs": {"policy": "oracle"}}], metrics=["ms_ssim"])
     with pytest.raises(ScenarioError, match="needs metrics psnr"):
         parse_scenario(data)
+
+
+def test_bler_table_files_missing_mcs_or_out_of_order_are_refused_in_one_line(tmp_path, capsys, write_scenario):
+    from linksim.cli import main
+    from linksim.digital import bler_table
+
+    shipped = bler_table("awgn").frame
+    missing = tmp_path / "missing.csv"
+    shipped[shipped["mcs"] != 5].to_csv(missing, index=False)
+    swapped = tmp_path / "swapped.csv"  # MCS 6's curve 3 dB to the left: below MCS 5's
+    shipped.assign(snr_db=shipped["snr_db"] - 3.0 * (shipped["mcs"] == 6)).to_csv(swapped, index=False)
+    for path, message in [(missing, "no rows for MCS5"), (swapped, "thresholds not increasing: MCS6-16QAM-434/1024")]:
+        with pytest.raises(LinksimError, match=f"mcs.table: {path}: channel 'awgn', 256 channel uses: {message}"):
+            DigitalScheme(DigitalConfig(mcs=McsConfig(table=str(path))))
+        data = small_scenario(tmp_path / path.stem, schemes=[{"type": "digital", "mcs": {"table": str(path)}}])
+        assert main(["run", str(write_scenario(data, f"{path.stem}.yaml")), "--no-progress"]) == 2
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1
+
+
+def test_adaptive_mcs_reads_the_calibration_of_the_points_channel(tmp_path):
+    from linksim.digital import mcs_by_name
+
+    channels = [{"type": "awgn"}, {"name": "tdl", "type": "ofdm", "model": "TDL-A", "channel_estimation": "lmmse"},
+                {"type": "rayleigh"}]
+    data = small_scenario(tmp_path / "out", schemes=[{"type": "digital"}], channel=channels,
+                          sweep={"snr_db": [12], "bandwidth_ratio": ["1/6"], "roi_weight": [0.0]},
+                          monte_carlo={"trials": 1, "batch_size": 8}, metrics=["psnr"])
+    rows = run_sweep(parse_scenario(data), progress=False).rows
+    tables = rows.groupby("channel")["mcs_table"].unique().map(list).to_dict()
+    assert tables == {"awgn": ["awgn"], "tdl": ["tdl-a-lmmse"], "rayleigh": ["awgn"]}  # no Rayleigh table: AWGN's
+    efficiency = rows.assign(se=[mcs_by_name(m).spectral_efficiency for m in rows["mcs"]]).groupby("channel")["se"].mean()
+    assert efficiency["tdl"] < efficiency["awgn"] - 1.0  # fading needs a margin the AWGN table does not keep

@@ -36,6 +36,10 @@ class AWGNConfig(ChannelConfig):
             raise ValueError("one pilot cannot separate signal from noise; accepted 0 or >= 2")
         return value
 
+    @property
+    def bler_table(self) -> str | None:
+        return "awgn"
+
 
 class AWGNChannel(Channel):
     """Complex AWGN with a per-sample SNR, so that one batch can hold many SNRs.

@@ -35,6 +35,13 @@ from linksim.schema import TypedConfig
 class ChannelConfig(TypedConfig):
     """Base of every channel's YAML block; subclasses add ``type: Literal[...]`` and options."""
 
+    @property
+    def bler_table(self) -> str | None:
+        """The shipped MCS calibration measured on this channel (a name of
+        :data:`linksim.digital.BLER_TABLES`), or ``None`` if none was: what an adaptive digital
+        link with ``mcs.table: auto`` selects from."""
+        return None
+
 
 @dataclass(frozen=True)
 class ChannelOutput:

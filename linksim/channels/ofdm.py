@@ -133,6 +133,13 @@ class OFDMConfig(ChannelConfig):
     lmmse_order: Literal["f-t", "t-f"] = "f-t"
     equalizer: Literal["lmmse", "zf"] = "lmmse"
 
+    @property
+    def bler_table(self) -> str | None:
+        # calibrated on TDL-A with the default grid, delay spread and speeds (tables/tdl-a-*.md)
+        if self.model == "TDL-A" and self.channel_estimation in ("ls", "lmmse"):
+            return f"tdl-a-{self.channel_estimation}"
+        return None
+
     @field_validator("pilot_ofdm_symbol_indices")
     @classmethod
     def _sorted_unique(cls, value: tuple[int, ...]) -> tuple[int, ...]:

@@ -1,7 +1,7 @@
 """The digital baseline's channel coding: CRC + 5G LDPC + QAM, MCS selection, BLER calibration.
 
 - :mod:`.mcs`: the MCS table (:data:`MCS_TABLE`), :class:`BlerTable` (thresholds, MCS selection)
-  and :func:`default_bler_table` (the shipped AWGN calibration);
+  and the shipped calibrations (:data:`BLER_TABLES`, :func:`bler_table`, :func:`default_bler_table`);
 - :mod:`.coded_modulation`: :class:`CodedModulation`, payload bits <-> channel symbols for one MCS
   and block length, with early-stopping LDPC decoding (Sionna's or the fast one);
 - :mod:`.fast_ldpc`: :class:`FastLDPC5GDecoder`, a compiled layered min-sum / BP decoder for
@@ -20,6 +20,8 @@ from linksim.digital.mcs import (
     MCS_TABLE,
     BlerTable,
     Mcs,
+    BLER_TABLES,
+    bler_table,
     default_bler_table,
     mcs_by_name,
     shannon_snr_db,
@@ -36,6 +38,8 @@ __all__ = [
     "cached_coded_modulation",
     "calibrate_main",
     "calibrate_mcs",
+    "BLER_TABLES",
+    "bler_table",
     "default_bler_table",
     "mcs_by_name",
     "resolve_decoder",

@@ -157,7 +157,7 @@ def calibrate_mcs(
 
     if max_blocks < 1 or min_errors < 1:
         raise ValueError("max_blocks and min_errors must be >= 1")
-    name = channel_name or str(getattr(channel_config, "type", "channel"))
+    name = channel_name or channel_config.bler_table or str(getattr(channel_config, "type", "channel"))
     channel = build_channel(channel_config, device=device)
     entries = [MCS_TABLE[i] for i in mcs] if mcs is not None else list(MCS_TABLE)
     combos = [(int(uses), entry) for uses in channel_uses for entry in entries]
@@ -278,6 +278,8 @@ def calibrate_main(
     snr_db: Sequence[float] | None = None,
     notes: bool = True,
     decoder: str = "auto",
+    step_db: float = 0.5,
+    min_bler: float = 1e-2,
 ) -> pd.DataFrame:
     """Calibrate every MCS over ``channel_config`` and write the BLER table to ``out_path``.
 
@@ -289,6 +291,7 @@ def calibrate_main(
     frame = calibrate_mcs(
         channel_config, list(channel_uses), snr_db=snr_db, max_blocks=max_blocks,
         min_errors=min_errors, device=device, progress=progress, seed=seed, decoder=decoder,
+        step_db=step_db, min_bler=min_bler,
     )
     write_bler_table(frame, out_path)
     if notes:
@@ -301,8 +304,8 @@ def calibrate_main(
             "",
             f"- channel config: `{config}`",
             f"- channel uses (block lengths): {list(channel_uses)}",
-            "- SNR grid: " + ("automatic: 0.5 dB steps from BLER > 0.9 to BLER < 0.01, refined "
-                              "to 0.25/0.125 dB around the 10% crossing where it is steep"
+            "- SNR grid: " + (f"automatic: {step_db:g} dB steps from BLER > 0.9 to BLER < {min_bler:g}, refined "
+                              f"to {step_db / 2:g}/{step_db / 4:g} dB around the 10% crossing where it is steep"
                               if snr_db is None else str(list(snr_db))),
             f"- stop rule per point: {min_errors} block errors or {max_blocks} blocks",
             "- receiver: Sionna `app` demapper with the channel's per-symbol noise variance, "

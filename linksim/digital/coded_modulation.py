@@ -114,6 +114,8 @@ class CodedModulation(nn.Module):
     Attributes:
         num_codewords: ``C``. codeword_symbols: ``S``. codeword_bits: ``n = S m``.
         codeword_info_bits: ``k`` (CRC included). crc_bits: 16 or 24.
+        mother_bits: ``n_m``, the LDPC codeword length: ``n``, or below rate 1/5 the largest
+            multiple of ``m`` up to ``5 k``, repeated cyclically to ``n`` bits.
         payload_bits: information bits per image available to the user, ``C (k - crc)``.
         padding_symbols: ``P = K - C S``.
         last_iterations: ``[B*C]`` iterations each codeword of the last :meth:`decode` used.
@@ -171,12 +173,19 @@ class CodedModulation(nn.Module):
             )
         self.payload_bits = self.num_codewords * payload
         crc_name = "CRC16" if self.crc_bits == 16 else "CRC24A"
+        # Sionna's rate matching stops at rate 1/5; below it (MCS 0 and 1 of the 3GPP table) the
+        # mother codeword of the largest length n_m <= 5k is repeated cyclically, as 5G's circular
+        # buffer wraps around, and the receiver adds the LLRs of the copies.
+        k5 = 5 * self.codeword_info_bits
+        self.mother_bits = self.codeword_bits if self.codeword_bits <= k5 else k5 // m * m
+        self._repeat = (torch.arange(self.codeword_bits, device=self.device) % self.mother_bits
+                        if self.mother_bits < self.codeword_bits else None)
 
         try:
             self.crc_encoder = CRCEncoder(crc_name, k=payload, device=dev)
             self.crc_decoder = CRCDecoder(self.crc_encoder, device=dev)
             self.encoder = LDPC5GEncoder(
-                self.codeword_info_bits, self.codeword_bits, num_bits_per_symbol=m, device=dev
+                self.codeword_info_bits, self.mother_bits, num_bits_per_symbol=m, device=dev
             )
             # only the decoder that runs is built (Sionna's lifts index tensors for the whole graph)
             self.decoder = LDPC5GDecoder(
@@ -223,7 +232,8 @@ class CodedModulation(nn.Module):
         return (
             f"mcs={self.mcs.name}, num_symbols={self.num_symbols}, "
             f"codewords={self.num_codewords}x(k={self.codeword_info_bits}, "
-            f"n={self.codeword_bits}), crc={self.crc_bits}, payload_bits={self.payload_bits}, "
+            f"n={self.codeword_bits}{f', repeating n_m={self.mother_bits}' if self._repeat is not None else ''}), "
+            f"crc={self.crc_bits}, payload_bits={self.payload_bits}, "
             f"padding_symbols={self.padding_symbols}, num_iter={self.num_iter}, "
             f"early_stopping={self.early_stopping}, decoder={self.decoder_name}"
         )
@@ -239,7 +249,9 @@ class CodedModulation(nn.Module):
         batch = bits.shape[0]
         u = bits.to(device=self.device, dtype=torch.float32)
         u = u.reshape(batch, self.num_codewords, -1)
-        c = self.encoder(self.crc_encoder(u))  # [B, C, n]
+        c = self.encoder(self.crc_encoder(u))  # [B, C, n_m]
+        if self._repeat is not None:
+            c = c[..., self._repeat]  # [B, C, n]
         c = self.scrambler(c.reshape(batch, self.num_codewords * self.codeword_bits))
         if self.padding_symbols:
             c = torch.cat([c, c[:, : self.padding_symbols * self.mcs.bits_per_symbol]], dim=1)
@@ -300,8 +312,10 @@ class CodedModulation(nn.Module):
             codeword's CRC passes.
         """
         batch = y.shape[0]
-        llr = self.descramble(self.llr(y, noise_var)).reshape(batch * self.num_codewords, self.codeword_bits)
-        u_hat = self.decode_codewords(llr)
+        llr = self.descramble(self.llr(y, noise_var))  # [B, C, n]
+        if self._repeat is not None:  # add the copies' LLRs: [B, C, n] -> [B, C, n_m]
+            llr = llr.new_zeros(*llr.shape[:2], self.mother_bits).index_add_(2, self._repeat, llr)
+        u_hat = self.decode_codewords(llr.reshape(batch * self.num_codewords, self.mother_bits))
         payload, crc_ok = self.crc_decoder(u_hat)
         bits = payload.reshape(batch, self.payload_bits)
         ok = crc_ok.reshape(batch, self.num_codewords).all(dim=1)
@@ -309,7 +323,8 @@ class CodedModulation(nn.Module):
 
     @torch.no_grad()
     def decode_codewords(self, llr: torch.Tensor) -> torch.Tensor:
-        """LDPC-decode ``[N, n]`` logits to hard information bits ``[N, k]`` (CRC included).
+        """LDPC-decode ``[N, n_m]`` logits of mother codewords (``n_m = n`` unless the code
+        repeats, see ``mother_bits``) to hard information bits ``[N, k]`` (CRC included).
 
         Codewords are decoded in slices of at most ``max_bits_per_call`` coded bits (at least
         one codeword): Sionna's message tensors are many times the codeword size, and on a CPU
@@ -325,7 +340,7 @@ class CodedModulation(nn.Module):
             (total,), self.num_iter, dtype=torch.long, device=llr.device
         )
         out = llr.new_empty(total, self.codeword_info_bits)
-        per_call = max(1, self.max_bits_per_call // self.codeword_bits)
+        per_call = max(1, self.max_bits_per_call // self.mother_bits)
         for first in range(0, total, per_call):
             rows = slice(first, min(total, first + per_call))
             out[rows] = self._decode_slice(llr[rows], self.last_iterations[rows])

@@ -1,36 +1,26 @@
-"""Modulation and coding schemes (MCS) and the BLER table that selects one for a given SNR.
+"""Modulation and coding schemes (MCS) and the BLER tables that select one for a given SNR.
 
-The MCS set is a compact subset in the spirit of 3GPP TS 38.214 Table 5.1.3.1-2 (the PDSCH
-256QAM table): QPSK, 16QAM, 64QAM and 256QAM with 5G LDPC codes from rate 1/5 to 5/6, spaced
-so that every step gains 0.17-1 bit per channel use, from 0.4 to 6.7 bit/use.
-
-Why these entries rather than the 27 of the 3GPP table:
-
-- Every entry must be *calibrated* (a BLER-vs-SNR curve per channel and per block length), so a
-  dozen points keep the calibration affordable on a CPU (30 min for the AWGN table). The price is
-  a coarser staircase: neighbouring 10%-BLER thresholds on AWGN are 1.1-3.7 dB apart (largest
-  gaps 16QAM-r3/4 -> 64QAM-r2/3 and 64QAM-r5/6 -> 256QAM-r3/4, see ``tables/awgn.md``) where the
-  3GPP table steps by about 1 dB; an adaptive link between two thresholds uses the lower MCS.
-- Like the 3GPP table, each modulation covers the rates where it is the better choice for a given
-  spectral efficiency: QPSK up to rate 3/4 (the 3GPP table stops QPSK at 602/1024 and starts 16QAM
-  at 378/1024, our QPSK 3/4 and 16QAM 1/2 overlap that region), 16QAM 1/2-3/4 (3GPP 378-658/1024),
-  64QAM 2/3-5/6 (3GPP 466-873/1024), 256QAM 3/4-5/6 (3GPP 682-948/1024).
-- The lowest entry is QPSK 1/5 (SE 0.4), the lowest rate Sionna's 5G LDPC rate matching
-  supports without repetition; the 3GPP table goes down to 120/1024 with repetition (SE 0.23).
-  Below the QPSK 1/5 threshold (about -3 dB on AWGN for short blocks) the digital link fails.
-- The highest entry is 256QAM 5/6 (SE 6.67); 3GPP goes up to 948/1024 (SE 7.4), not included:
-  above ~23 dB on AWGN the digital link saturates at 6.67 bit/use.
+:data:`MCS_TABLE` is the MCS index table of 3GPP TS 38.214, Table 5.1.3.1-2 (the PDSCH table with
+256QAM): 28 entries, QPSK to 256QAM, target code rates 120/1024 to 948/1024, spectral efficiency
+0.23 to 7.41 bit per channel use, about 1 dB apart; an entry's ``index`` is its 3GPP MCS index.
+The 5G LDPC rate matching of Sionna stops at rate 1/5; below it (MCS 0 and 1) the rate-1/5
+codeword is repeated cyclically and the receiver adds the LLRs of the copies, as 5G's circular
+buffer does beyond the mother code (:class:`~linksim.digital.CodedModulation`). Any other
+(modulation, rate) pair, e.g. for ``policy: fixed``, is an :class:`Mcs` without an index,
+named like ``"16QAM-r1/2"``.
 
 :class:`BlerTable` holds calibrated BLER curves (``channel, mcs, channel_uses, snr_db, bler,
-blocks``; ``mcs`` is the index into :data:`MCS_TABLE`) and answers two questions: at what SNR does
-an MCS reach a target BLER (:meth:`BlerTable.threshold_db`), and which MCS should a link with a
-given SNR use (:meth:`BlerTable.select`). :func:`default_bler_table` loads the AWGN table shipped
-in ``linksim/digital/tables/awgn.csv`` (see ``tables/awgn.md`` for how it was generated).
+blocks``; ``mcs`` is the 3GPP index) and answers two questions: at what SNR does an MCS reach a
+target BLER (:meth:`BlerTable.threshold_db`), and which MCS should a link with a given SNR use
+(:meth:`BlerTable.select`). Calibrations shipped in ``linksim/digital/tables/`` are named in
+:data:`BLER_TABLES` (one per channel they were measured on) and loaded by :func:`bler_table`;
+``tables/<name>.md`` says how each was generated.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -44,6 +34,7 @@ import torch
 BLER_COLUMNS = ["channel", "mcs", "channel_uses", "snr_db", "bler", "blocks"]
 
 _MODULATION_NAMES = {2: "QPSK", 4: "16QAM", 6: "64QAM", 8: "256QAM"}
+_MODULATION_BITS = {name: bits for bits, name in _MODULATION_NAMES.items()}
 
 
 @dataclass(frozen=True)
@@ -51,14 +42,15 @@ class Mcs:
     """One modulation and coding scheme.
 
     Attributes:
-        index: position in :data:`MCS_TABLE` (ordered by spectral efficiency).
         bits_per_symbol: bits per QAM symbol, 2 (QPSK), 4 (16QAM), 6 (64QAM) or 8 (256QAM).
-        code_rate: nominal LDPC code rate k/n (CRC bits count as information bits, as in 5G).
+        code_rate: target LDPC code rate k/n (CRC bits count as information bits, as in 5G).
+        index: its MCS index in :data:`MCS_TABLE` (TS 38.214 Table 5.1.3.1-2), ``None`` for a
+            code outside the table.
     """
 
-    index: int
     bits_per_symbol: int
     code_rate: float
+    index: int | None = None
 
     def __post_init__(self) -> None:
         if self.bits_per_symbol not in _MODULATION_NAMES:
@@ -76,7 +68,10 @@ class Mcs:
 
     @property
     def name(self) -> str:
-        """E.g. ``"16QAM-r2/3"`` (the rate as the nearest small fraction)."""
+        """``"MCS10-16QAM-658/1024"`` for a table entry (rate x 1024 as 3GPP writes it), else
+        e.g. ``"16QAM-r2/3"`` (the rate as the nearest small fraction)."""
+        if self.index is not None:
+            return f"MCS{self.index}-{self.modulation}-{self.code_rate * 1024:g}/1024"
         rate = Fraction(self.code_rate).limit_denominator(16)
         return f"{self.modulation}-r{rate.numerator}/{rate.denominator}"
 
@@ -86,29 +81,35 @@ class Mcs:
         return self.bits_per_symbol * self.code_rate
 
 
-def _table(entries: list[tuple[int, float]]) -> tuple[Mcs, ...]:
-    ordered = sorted(entries, key=lambda e: e[0] * e[1])
-    return tuple(Mcs(i, bits, rate) for i, (bits, rate) in enumerate(ordered))
+# (Qm, R x 1024) of TS 38.214 V17 Table 5.1.3.1-2, MCS indices 0-27 (28-31 are reserved for
+# retransmissions and carry no rate).
+_TS38214_TABLE2 = [
+    (2, 120), (2, 193), (2, 308), (2, 449), (2, 602),
+    (4, 378), (4, 434), (4, 490), (4, 553), (4, 616), (4, 658),
+    (6, 466), (6, 517), (6, 567), (6, 616), (6, 666), (6, 719), (6, 772), (6, 822), (6, 873),
+    (8, 682.5), (8, 711), (8, 754), (8, 797), (8, 841), (8, 885), (8, 916.5), (8, 948),
+]
 
+MCS_TABLE: tuple[Mcs, ...] = tuple(Mcs(bits, rate / 1024, i) for i, (bits, rate) in enumerate(_TS38214_TABLE2))
+"""TS 38.214 Table 5.1.3.1-2, ordered by spectral efficiency (position = 3GPP MCS index)."""
 
-MCS_TABLE: tuple[Mcs, ...] = _table(
-    [
-        (2, 1 / 5), (2, 1 / 3), (2, 1 / 2), (2, 2 / 3), (2, 3 / 4),
-        (4, 1 / 2), (4, 2 / 3), (4, 3 / 4),
-        (6, 2 / 3), (6, 3 / 4), (6, 5 / 6),
-        (8, 3 / 4), (8, 5 / 6),
-    ]
-)
-"""The MCS set, ordered by spectral efficiency (index = position)."""
+_NAME = re.compile(r"(?i)^(QPSK|16QAM|64QAM|256QAM)-r(\d+)/(\d+)$")
 
 
 def mcs_by_name(name: str) -> Mcs:
-    """The entry of :data:`MCS_TABLE` called ``name`` (e.g. ``"64QAM-r3/4"``)."""
-    for mcs in MCS_TABLE:
-        if mcs.name == name:
-            return mcs
-    names = ", ".join(m.name for m in MCS_TABLE)
-    raise ValueError(f"unknown MCS {name!r}; accepted: {names}")
+    """An MCS by name: a table entry (``"MCS10"`` or its full name ``"MCS10-16QAM-658/1024"``),
+    or any code as ``"<modulation>-r<p>/<q>"`` (e.g. ``"16QAM-r1/2"``, not a table entry)."""
+    text = name.strip()
+    if match := re.fullmatch(r"(?i)MCS(\d+)(-.*)?", text):
+        index = int(match.group(1))
+        if index < len(MCS_TABLE) and (match.group(2) is None or MCS_TABLE[index].name.lower() == text.lower()):
+            return MCS_TABLE[index]
+    elif match := _NAME.match(text):
+        bits, rate = _MODULATION_BITS[match.group(1).upper()], Fraction(int(match.group(2)), int(match.group(3)))
+        if 0 < rate < 1:
+            return Mcs(bits, float(rate))
+    raise ValueError(f"unknown MCS {name!r}; accepted: MCS0..MCS{len(MCS_TABLE) - 1} (TS 38.214 Table 5.1.3.1-2) "
+                     "or <QPSK|16QAM|64QAM|256QAM>-r<p>/<q> with 0 < p/q < 1")
 
 
 def shannon_snr_db(spectral_efficiency: float) -> float:
@@ -161,11 +162,58 @@ class BlerTable:
     @staticmethod
     def _mcs_index(value: object) -> int:
         if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
-            return mcs_by_name(value.strip()).index
+            index = mcs_by_name(value.strip()).index
+            if index is None:
+                raise ValueError(f"MCS {value!r} is not in TS 38.214 Table 5.1.3.1-2 (MCS0..MCS{len(MCS_TABLE) - 1})")
+            return index
         index = int(value)  # type: ignore[call-overload]
         if not 0 <= index < len(MCS_TABLE):
             raise ValueError(f"MCS index {index} outside MCS_TABLE (0..{len(MCS_TABLE) - 1})")
         return index
+
+    def check_complete(self, target: float = 0.1) -> None:
+        """Raise ``ValueError`` (one line) unless every MCS of :data:`MCS_TABLE` has a curve at
+        every calibrated block length, and within each modulation a higher code rate never
+        reaches BLER ``target`` at a lower SNR by more than three standard errors of the two
+        thresholds (:meth:`threshold_error_db`). Across modulations no order is required: on a
+        fading channel a lower-rate 256QAM code can beat a high-rate 64QAM one (more coding
+        diversity), and the adaptive choice (the most efficient feasible MCS) handles that."""
+        for uses in self.channel_uses:
+            missing = [m.index for m in MCS_TABLE if (m.index, uses) not in self._curves]
+            if missing:
+                listed = ", ".join(f"MCS{i}" for i in missing[:6]) + (", ..." if len(missing) > 6 else "")
+                raise ValueError(f"channel '{self.channel}', {uses} channel uses: no rows for {listed} "
+                                 f"(every MCS of TS 38.214 Table 5.1.3.1-2 needs a BLER curve)")
+            values = {m.index: self.threshold_db(m.index, uses, target) for m in MCS_TABLE}
+            errors = {m.index: self.threshold_error_db(m.index, uses, target) for m in MCS_TABLE}
+            for low, high in zip(MCS_TABLE, MCS_TABLE[1:]):
+                if low.bits_per_symbol != high.bits_per_symbol:
+                    continue
+                margin = 3.0 * math.hypot(errors[low.index], errors[high.index])
+                if values[high.index] < values[low.index] - margin:
+                    raise ValueError(f"channel '{self.channel}', {uses} channel uses: thresholds not increasing: "
+                                     f"{high.name} reaches BLER {target:g} at {values[high.index]:.2f} dB, "
+                                     f"below {low.name} at {values[low.index]:.2f} dB (more than 3 standard errors)")
+
+    def threshold_error_db(self, mcs_index: int, channel_uses: int, target: float = 0.1) -> float:
+        """Standard error (dB) of :meth:`threshold_db` from the Monte Carlo error of the measured
+        BLER near ``target``: ``sqrt((1 - p) / (p n)) / ln 10`` decades (``n`` blocks of the
+        bracketing point with most blocks) divided by the curve's slope there (decades per dB).
+        ``inf`` where the curve does not cross ``target``."""
+        uses = self.nearest_channel_uses(channel_uses)
+        curve = self._curves.get((int(mcs_index), uses))
+        if curve is None:
+            return math.inf
+        snr, bler, blocks = curve
+        log_bler = np.log10(np.maximum(bler, 0.5 / np.maximum(blocks, 1.0)))
+        above = np.nonzero(log_bler > math.log10(target))[0]
+        if above.size == 0 or above[-1] == len(snr) - 1:
+            return math.inf
+        i = int(above[-1])
+        slope = (log_bler[i] - log_bler[i + 1]) / (snr[i + 1] - snr[i])
+        n = float(max(blocks[i], blocks[i + 1]))
+        spread = math.sqrt((1 - target) / (target * n)) / math.log(10)
+        return float(spread / slope) if slope > 0 else math.inf
 
     @classmethod
     def from_csv(cls, path: str | Path, channel: str | None = None) -> BlerTable:
@@ -271,9 +319,27 @@ class BlerTable:
         return pd.DataFrame(data, index=index)
 
 
+BLER_TABLES: dict[str, str] = {
+    "awgn": "AWGN",
+    "tdl-a-ls": "OFDM over 3GPP TDL-A (linksim's default grid, 100 ns, 0-3 m/s), LS estimation",
+    "tdl-a-lmmse": "OFDM over 3GPP TDL-A (linksim's default grid, 100 ns, 0-3 m/s), LMMSE estimation",
+}
+"""The calibrations shipped in ``linksim/digital/tables/<name>.csv``, by name: what they were
+measured on (``<name>.md`` holds the settings). Channels name theirs (``ChannelConfig.bler_table``)."""
+
+
 @lru_cache(maxsize=None)
-def default_bler_table() -> BlerTable:
-    """The AWGN table shipped with linksim (``linksim/digital/tables/awgn.csv``)."""
-    source = resources.files("linksim.digital").joinpath("tables/awgn.csv")
+def bler_table(name: str) -> BlerTable:
+    """A shipped calibration by name (see :data:`BLER_TABLES`), checked complete."""
+    if name not in BLER_TABLES:
+        raise ValueError(f"unknown BLER table {name!r}; shipped: {', '.join(BLER_TABLES)}")
+    source = resources.files("linksim.digital").joinpath(f"tables/{name}.csv")
     with resources.as_file(source) as path:
-        return BlerTable.from_csv(path)
+        table = BlerTable.from_csv(path)
+    table.check_complete()
+    return table
+
+
+def default_bler_table() -> BlerTable:
+    """The AWGN calibration shipped with linksim (``linksim/digital/tables/awgn.csv``)."""
+    return bler_table("awgn")

@@ -37,12 +37,15 @@ class LinkState:
         bandwidth_ratio: complex channel uses per source dimension (k/n).
         roi_weight: weight of the region of interest (0 = none).
         roi_mask: optional ROI masks ``[B, 1, H, W]`` in [0, 1].
+        bler_table: the MCS calibration measured on the channel in use
+            (:attr:`~linksim.channels.ChannelConfig.bler_table`), ``None`` if there is none.
     """
 
     snr_db: torch.Tensor
     bandwidth_ratio: float
     roi_weight: float = 0.0
     roi_mask: torch.Tensor | None = None
+    bler_table: str | None = None
 
 
 @dataclass(frozen=True)

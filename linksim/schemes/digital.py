@@ -7,7 +7,10 @@ Separate source and channel coding, as every DeepJSCC paper plots it:
    error rate at the SNR the transmitter is told — ``LinkState.snr_db``, the fed-back SNR — is at
    most ``target_bler``, from a BLER table linksim measured itself; the most robust MCS when none
    qualifies), or ``oracle`` (every MCS is run at every point and the one with the best mean PSNR
-   is kept: the upper envelope many papers plot; labelled as such).
+   is kept: the upper envelope many papers plot; labelled as such). The MCS set is TS 38.214
+   Table 5.1.3.1-2; ``mcs.table: auto`` reads the calibration of the point's channel
+   (``ChannelConfig.bler_table``: AWGN, TDL-A with LS or LMMSE estimation) and AWGN's for a
+   channel without one; rows say which in ``mcs_table``.
 2. **Budget.** ``K = bandwidth_ratio x 3 H W`` complex channel uses carry ``K x bits/symbol``
    coded bits; after the LDPC code rate and the CRCs, :class:`~linksim.digital.CodedModulation`
    offers ``payload_bits`` information bits.
@@ -19,7 +22,7 @@ Separate source and channel coding, as every DeepJSCC paper plots it:
    CRC passes and the stream fitted; otherwise (or on a CRC-undetected error, checked against the
    sent bits) it is **lost** and the reconstruction is the mean image of the evaluated dataset
    (as in the literature's BPG + LDPC baselines). Rows say ``decoded`` (True/False), ``mcs``,
-   ``source_bits``, ``quality``.
+   ``mcs_table`` (adaptive), ``source_bits``, ``quality``.
 
 :class:`CapacityBound` is the idealised "codec + capacity" curve: the same codec with
 ``sum_k log2(1 + 1 / noise_var_k)`` bits delivered error-free — ``K log2(1 + SNR)`` on AWGN,
@@ -32,6 +35,7 @@ from __future__ import annotations
 import functools
 import math
 from fractions import Fraction
+from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -39,8 +43,8 @@ import torch
 from pydantic import Field, field_validator, model_validator
 
 from linksim.codecs import CODECS, EncodedImage, SourceCodec, build_codec
-from linksim.digital import (LDPC_DECODERS, MCS_TABLE, BlerTable, CodedModulation, Mcs, cached_coded_modulation,
-                             default_bler_table, resolve_decoder)
+from linksim.digital import (BLER_TABLES, LDPC_DECODERS, MCS_TABLE, BlerTable, CodedModulation, Mcs, bler_table,
+                             cached_coded_modulation, resolve_decoder)
 from linksim.errors import LinksimError
 from linksim.schema import StrictModel
 from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses
@@ -50,13 +54,16 @@ _MODULATION_BITS = {"qpsk": 2, "16qam": 4, "64qam": 6, "256qam": 8}
 
 
 class McsConfig(StrictModel):
-    """``mcs: {policy: adaptive, target_bler: 0.1}``; ``fixed`` also needs ``modulation`` and ``code_rate``."""
+    """``mcs: {policy: adaptive, target_bler: 0.1}``; ``fixed`` also needs ``index`` (a TS 38.214
+    Table 5.1.3.1-2 MCS) or ``modulation`` and ``code_rate`` (any code)."""
 
     policy: Literal["fixed", "adaptive", "oracle"] = "adaptive"
+    index: int | None = Field(None, ge=0, le=len(MCS_TABLE) - 1)
     modulation: Literal["qpsk", "16qam", "64qam", "256qam"] | None = None
     code_rate: float | None = None
     target_bler: float = Field(0.1, gt=0, lt=1)
-    table: str = "default"
+    # adaptive: "auto" (the point's channel's calibration, else AWGN's), a shipped one, or a CSV
+    table: str = "auto"
     ldpc_iterations: int = Field(20, ge=1)
     # LDPC decoder: Sionna's BP (any device) or the compiled CPU one; auto = fast on a CPU
     decoder: Literal[LDPC_DECODERS] = "auto"  # type: ignore[valid-type]
@@ -66,6 +73,14 @@ class McsConfig(StrictModel):
     def _fraction(cls, value: object) -> object:
         return float(Fraction(value)) if isinstance(value, str) else value
 
+    @field_validator("table")
+    @classmethod
+    def _known_table(cls, value: str) -> str:
+        if value != "auto" and value not in BLER_TABLES and not Path(value).is_file():
+            raise ValueError(f"no BLER table '{value}': accepted auto, {', '.join(BLER_TABLES)}, or a CSV file "
+                             "written by linksim calibrate-mcs")
+        return value
+
     @model_validator(mode="after")
     def _fixed_names_an_mcs(self) -> McsConfig:
         if self.policy == "fixed":
@@ -73,14 +88,20 @@ class McsConfig(StrictModel):
         return self
 
     def fixed_mcs(self) -> Mcs:
-        """The table entry that ``modulation`` + ``code_rate`` name (``policy: fixed``); ValueError if none."""
+        """The MCS of ``policy: fixed``: table entry ``index``, or the code ``modulation`` +
+        ``code_rate`` (the table entry if one matches); ValueError if neither is given."""
+        if self.index is not None:
+            return MCS_TABLE[self.index]
         if self.modulation is None or self.code_rate is None:
-            raise ValueError("mcs.policy 'fixed' needs mcs.modulation and mcs.code_rate")
+            raise ValueError("mcs.policy 'fixed' needs mcs.index (0-27, TS 38.214 Table 5.1.3.1-2) "
+                             "or mcs.modulation and mcs.code_rate")
+        if not 0.0 < self.code_rate < 1.0:
+            raise ValueError(f"mcs.code_rate must be in (0, 1), got {self.code_rate:.4g}")
+        bits = _MODULATION_BITS[self.modulation]
         for mcs in MCS_TABLE:
-            if mcs.bits_per_symbol == _MODULATION_BITS[self.modulation] and abs(mcs.code_rate - self.code_rate) < 1e-3:
+            if mcs.bits_per_symbol == bits and abs(mcs.code_rate - self.code_rate) < 1e-4:
                 return mcs
-        accepted = ", ".join(m.name for m in MCS_TABLE)
-        raise ValueError(f"no MCS {self.modulation} rate {self.code_rate:.4g} in the table (accepted: {accepted})")
+        return Mcs(bits, self.code_rate)
 
 
 class DigitalConfig(SchemeConfig):
@@ -189,16 +210,17 @@ class DigitalScheme(_CodecScheme):
         self.config = config or DigitalConfig()
         super().__init__(self.config.source_codec, device)
         mcs = self.config.mcs
-        self.fixed = mcs.fixed_mcs() if mcs.policy == "fixed" else None
-        self.table: BlerTable | None = None
-        if mcs.policy == "adaptive":
-            self.table = default_bler_table() if mcs.table == "default" else BlerTable.from_csv(mcs.table)
+        # What the per-image choice indexes: the one fixed code, or TS 38.214 Table 5.1.3.1-2.
+        self.entries: tuple[Mcs, ...] = (mcs.fixed_mcs(),) if mcs.policy == "fixed" else MCS_TABLE
+        self._tables: dict[str, BlerTable] = {}
+        if mcs.policy == "adaptive" and mcs.table != "auto":
+            self.bler_table(mcs.table)  # a bad table file fails here, before any image is sent
         self.decoder = resolve_decoder(mcs.decoder, device)
         self._candidates: list[DigitalScheme] = []
         if mcs.policy == "oracle":
             for entry in MCS_TABLE:
-                fixed = McsConfig(policy="fixed", modulation=entry.modulation.lower(), code_rate=entry.code_rate,
-                                  ldpc_iterations=mcs.ldpc_iterations, decoder=mcs.decoder)
+                fixed = McsConfig(policy="fixed", index=entry.index, ldpc_iterations=mcs.ldpc_iterations,
+                                  decoder=mcs.decoder)
                 self._candidates.append(DigitalScheme(self.config.model_copy(update={"mcs": fixed, "name": entry.name}), device))
 
     @property
@@ -222,12 +244,34 @@ class DigitalScheme(_CodecScheme):
         except ValueError as exc:
             raise LinksimError(f"digital scheme: {mcs.name} over {k} channel uses: {exc}") from None
 
+    def bler_table(self, name: str) -> BlerTable:
+        """The calibration called ``name`` (shipped, see ``BLER_TABLES``, or a CSV path), loaded once
+        and checked complete; a one-line error naming ``mcs.table`` if it is not usable."""
+        if name not in self._tables:
+            try:
+                if name in BLER_TABLES:
+                    self._tables[name] = bler_table(name)
+                else:
+                    table = BlerTable.from_csv(name)
+                    table.check_complete()
+                    self._tables[name] = table
+            except (OSError, ValueError, KeyError) as exc:
+                raise LinksimError(f"digital scheme: mcs.table: {name}: {exc}") from None
+        return self._tables[name]
+
+    def table_name(self, state: LinkState) -> str:
+        """The calibration an adaptive choice reads: ``mcs.table``, or with ``auto`` the one of the
+        point's channel (``LinkState.bler_table``), AWGN's when the channel has none."""
+        name = self.config.mcs.table
+        return (state.bler_table or "awgn") if name == "auto" else name
+
     def select_mcs(self, state: LinkState, k: int) -> torch.Tensor:
-        """MCS table index per image ``[B]`` from the policy and the fed-back SNR."""
-        if self.fixed is not None:
-            return torch.full_like(state.snr_db, self.fixed.index, dtype=torch.long)
-        assert self.table is not None, "oracle schemes run their fixed candidates"
-        chosen = self.table.select(state.snr_db.cpu(), k, self.config.mcs.target_bler)
+        """Position in :attr:`entries` per image ``[B]`` from the policy and the fed-back SNR."""
+        if self.config.mcs.policy == "fixed":
+            return torch.zeros_like(state.snr_db, dtype=torch.long)
+        assert self.config.mcs.policy == "adaptive", "oracle schemes run their fixed candidates"
+        table = self.bler_table(self.table_name(state))
+        chosen = table.select(state.snr_db.cpu(), k, self.config.mcs.target_bler)
         return chosen.clamp_min(0).to(state.snr_db.device)  # none qualifies: the most robust MCS
 
     def transmit(self, images: torch.Tensor, state: LinkState) -> Transmission:
@@ -239,14 +283,16 @@ class DigitalScheme(_CodecScheme):
         sent_bits: dict[int, torch.Tensor] = {}
         for index in mcs_index.unique().tolist():
             rows = torch.nonzero(mcs_index == index).flatten()
-            coder = self.coder(MCS_TABLE[index], k)
+            coder = self.coder(self.entries[index], k)
             for i in rows.tolist():
                 encoded[i] = self.codec.fit(pixels[i], coder.payload_bits)
             bits = torch.stack([stream_bits(encoded[i], coder.payload_bits) for i in rows.tolist()]).to(images.device)
             symbols[rows] = coder.encode(bits).to(symbols.dtype)
             sent_bits[index] = bits
-        columns = {"mcs": [MCS_TABLE[i].name for i in mcs_index.tolist()], "decoder": [self.decoder] * len(images),
+        columns = {"mcs": [self.entries[i].name for i in mcs_index.tolist()], "decoder": [self.decoder] * len(images),
                    **stream_columns(encoded)}
+        if self.config.mcs.policy == "adaptive":
+            columns["mcs_table"] = [self.table_name(state)] * len(images)
         side_info = {"mcs_index": mcs_index, "encoded": encoded, "sent_bits": sent_bits, "shape": images.shape}
         return Transmission(symbols=symbols, side_info=side_info, columns=columns)
 
@@ -260,7 +306,7 @@ class DigitalScheme(_CodecScheme):
             rows = torch.nonzero(group & fitted).flatten()
             if len(rows) == 0:
                 continue
-            bits, crc_ok = self.coder(MCS_TABLE[index], y.shape[1]).decode(y[rows], noise_var[rows])
+            bits, crc_ok = self.coder(self.entries[index], y.shape[1]).decode(y[rows], noise_var[rows])
             # A CRC can pass on a wrong block (rarely); such an image counts as lost too.
             sent_rows = sent[fitted[group]]
             decoded[rows] = crc_ok.to(y.device) & (bits.to(sent.device) == sent_rows).all(dim=1)
