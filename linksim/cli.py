@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -318,10 +319,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``linksim`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # inside the guard: a closed pipe surfaces here, not at interpreter exit
+        return code
     except LinksimError as exc:
         print(f"linksim: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `linksim list | head -1`: the reader left; what was written stands
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:  # an unwritable --out, a full disk, a folder where a file should be
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"linksim: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ interval of the mean and the count.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -41,10 +42,50 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         write(Path(tmp))
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_point(frame: pd.DataFrame, path: Path) -> None:
+    """Write one point's rows to ``path`` and, next to it, ``<name>.json`` with their count and
+    the SHA-256 of the file: the proof :func:`point_problem` checks before a resume reuses them.
+    The proof is written second, so a crash in between leaves a point that is recomputed."""
+    data = frame.to_csv(index=False).encode()
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    write_json({"rows": len(frame), "sha256": hashlib.sha256(data).hexdigest()}, point_proof(path))
+
+
+def point_proof(path: Path) -> Path:
+    """The checksum file of the point file ``path``."""
+    return path.with_suffix(".json")
+
+
+def point_problem(path: Path) -> str | None:
+    """``None`` if the point file ``path`` is exactly what :func:`write_point` wrote (the hash
+    covers every row, so a cut, padded, duplicated or replaced file fails); else why not."""
+    if not path.is_file():
+        return "missing"
+    try:
+        proof = json.loads(point_proof(path).read_text())
+        rows, digest = int(proof["rows"]), str(proof["sha256"])
+    except FileNotFoundError:
+        return "no checksum file"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unreadable checksum file"
+    if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+        return "content differs from its checksum (damaged or edited)"
+    if rows < 1:
+        return "checksum file records no rows"
+    return None
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:

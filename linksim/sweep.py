@@ -3,6 +3,7 @@
 Output folder layout::
 
     points/<cache_key>.csv   rows of one finished point (written atomically, reused on resume)
+    points/<cache_key>.json  its row count and SHA-256: a point is reused only if they match
     rows.csv                 all rows, one per image x trial x point
     summary.csv              mean, std, 95% CI and count per point, scheme and metric
     savings.csv              link sweeps with fixed ratios and adaptive policies: channel uses
@@ -21,9 +22,11 @@ in parallel. :class:`LocalExecutor` runs them one after another in this process;
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -41,7 +44,7 @@ from tqdm.auto import tqdm
 from linksim import __version__
 from linksim.channels import Channel, ChannelOutput, build_channel
 from linksim.data import ImageSet
-from linksim.errors import ScenarioError
+from linksim.errors import LinksimError, ScenarioError
 from linksim.execution import build_executor
 from linksim.gallery import render_examples
 from linksim.link import FeedbackPath, RatePolicy, TargetQualityPolicyConfig, build_policy
@@ -52,7 +55,7 @@ from linksim.metrics import compute_metrics
 from linksim.plots import plot_all
 from linksim.references import scenario_references
 from linksim.randomness import resolve_device, seed_everything
-from linksim.results import read_rows, summarize, write_csv, write_json, write_text
+from linksim.results import point_problem, read_rows, summarize, write_csv, write_json, write_point, write_text
 from linksim.roi import build_masks
 from linksim.scenario import Scenario, SweepPoint, parse_scenario
 from linksim.schemes import LinkState, Scheme, Transmission, build_scheme, channel_uses
@@ -308,7 +311,7 @@ class PointEvaluator:
         if scenario.roi is not None:
             data["roi"] = scenario.roi.model_dump(mode="json", exclude_none=True)
         source = f"rate_policy '{config.label}' calibration"
-        result = run_sweep(parse_scenario(data, source=source), progress=False)
+        result = run_sweep(parse_scenario(data, source=source), progress=False, wait_for_lock=True)
         self._calibrations[key] = (binned_by_estimate(result.rows, config.metric, config.calibration_snr_db, source)
                                    if over_link else result.summary)
         return self._calibrations[key]
@@ -379,14 +382,70 @@ def run_sweep(
     fresh: bool = False,
     progress: bool = True,
     executor: Executor | None = None,
+    wait_for_lock: bool = False,
 ) -> SweepResult:
     """Evaluate every grid point of ``scenario`` and write rows, summary, plots and manifest.
+
+    The output folder is locked for the run (:class:`RunLock`): another live run into it is
+    refused in one line, or waited for with ``wait_for_lock``.
 
     Points whose row file already exists under ``<out>/points/`` are reused (resume);
     ``fresh=True`` deletes previous outputs first. Each finished point is written atomically,
     so an interrupted run loses at most the point in flight.
     """
     started = time.time()
+    with RunLock(scenario.output_dir, wait=wait_for_lock):
+        return _run_locked(scenario, started, fresh, progress, executor)
+
+
+class RunLock:
+    """``<out>/.lock`` held for a run: a second run into the same folder (``--fresh`` or not) is
+    refused in one line while the first is alive; the lock of a dead process is taken over."""
+
+    def __init__(self, out: Path, wait: bool = False) -> None:
+        self.path = out / ".lock"
+        self.wait = wait  # wait for a live holder instead of refusing (calibration sweeps of Ray workers)
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self.path.read_text(errors="replace").split()
+                host, pid = (holder + ["", ""])[:2]
+                live = host == socket.gethostname() and pid.isdigit() and _alive(int(pid))
+                if (live or (host and host != socket.gethostname())) and self.wait:
+                    time.sleep(0.5)
+                elif live:
+                    raise LinksimError(f"{self.path.parent}: another linksim run (pid {pid}) is writing here; "
+                                       "wait for it to finish or choose another --out") from None
+                elif host and host != socket.gethostname():
+                    raise LinksimError(f"{self.path.parent}: locked by a run on host {host} (pid {pid}); "
+                                       f"delete {self.path} if that run is gone") from None
+                else:
+                    self.path.unlink(missing_ok=True)  # a dead process's lock (or an empty one): take it over
+                continue
+            with os.fdopen(fd, "w") as handle:
+                handle.write(f"{socket.gethostname()} {os.getpid()}\n")
+            return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def _run_locked(scenario: Scenario, started: float, fresh: bool, progress: bool,
+                executor: Executor | None) -> SweepResult:
     out = scenario.output_dir
     points_dir = out / "points"
     if fresh:
@@ -399,7 +458,13 @@ def run_sweep(
     executor = executor or build_executor(scenario.execution)
     grid = scenario.grid()
     tasks = [PointTask(p, p.seed(scenario.seed), points_dir / f"{p.cache_key(scenario)}.csv") for p in grid]
-    pending = [t for t in tasks if not t.path.exists()]
+    pending = []
+    for task in tasks:
+        problem = point_problem(task.path)
+        if problem is not None and problem != "missing":  # never reuse what cannot be verified
+            print(f"linksim: warning: point {task.path.name}: {problem}; recomputing it", file=sys.stderr)
+        if problem is not None:
+            pending.append(task)
     device = resolve_device(scenario.device)
 
     evaluator: PointEvaluator | None = None
@@ -409,7 +474,7 @@ def run_sweep(
         with tqdm(total=total, unit="img", desc=scenario.name, disable=not progress, dynamic_ncols=True) as bar:
             bar.set_postfix_str(f"points {len(tasks) - len(pending)}/{len(tasks)}")
             for done, (task, rows) in enumerate(executor.run(pending, evaluator, bar.update), 1):
-                write_csv(rows, task.path)
+                write_point(rows, task.path)
                 bar.set_postfix_str(f"points {len(tasks) - len(pending) + done}/{len(tasks)}")
 
     rows = pd.concat([read_rows(t.path) for t in tasks], ignore_index=True)

@@ -77,3 +77,15 @@ def test_run_and_plot_through_the_cli(tmp_path, write_scenario, capsys):
     assert "0 points computed, 4 reused" in capsys.readouterr().out
     assert main(["plot", str(tmp_path / "out")]) == 0
     assert "psnr_vs_snr.png" in capsys.readouterr().out
+
+
+def test_output_path_problems_and_broken_pipes_are_one_line_or_quiet(tmp_path, write_scenario, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for out in (blocker, blocker / "under-a-file"):
+        assert main(["run", str(write_scenario(small_scenario(tmp_path / "unused"))), "--out", str(out),
+                     "--no-progress"]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("linksim: error: ") and error.count("\n") == 1 and str(blocker) in error
+    listing = subprocess.run(f"{sys.executable} -m linksim list | head -1", shell=True, capture_output=True, text=True)
+    assert listing.returncode == 0 and listing.stderr == "" and listing.stdout.count("\n") == 1

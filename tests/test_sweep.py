@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -105,3 +106,74 @@ def test_kill_9_loses_no_finished_point_and_leaves_no_partial_file(tmp_path, wri
     data["output"]["dir"] = str(tmp_path / "straight")
     straight = run_sweep(parse_scenario(data), progress=False).rows
     pd.testing.assert_frame_equal(resumed, straight, check_dtype=False)
+
+
+def _damages() -> dict[str, Callable[[bytes], bytes]]:
+    """The ways a point file was found damaged in the wild (issue 16), as functions of its bytes."""
+    def cut_rows(data: bytes) -> bytes:
+        return b"".join(data.splitlines(keepends=True)[:5])
+
+    def duplicate(data: bytes) -> bytes:
+        lines = data.splitlines(keepends=True)
+        return b"".join(lines + lines[1:4])
+
+    return {"cut to 4 rows": cut_rows, "cut mid-line": lambda d: d[: len(d) // 2 + 7],
+            "header only": lambda d: d.splitlines(keepends=True)[0], "replaced": lambda d: b"hello\n",
+            "duplicated rows": duplicate, "0 bytes": lambda d: b"", "binary": lambda d: bytes(range(256)) * 3}
+
+
+def test_damaged_point_files_are_recomputed_with_a_warning_never_reused(tmp_path, capsys):
+    full = run_sweep(parse_scenario(small_scenario(tmp_path / "full")), progress=False).rows
+    scenario = parse_scenario(small_scenario(tmp_path / "damaged"))
+    run_sweep(scenario, progress=False)
+    damages = _damages()
+    for how, damage in damages.items():
+        victim = sorted((tmp_path / "damaged" / "points").glob("*.csv"))[0]
+        victim.write_bytes(damage(victim.read_bytes()))
+        capsys.readouterr()
+        resumed = run_sweep(scenario, progress=False)
+        warning = capsys.readouterr().err
+        assert (resumed.computed_points, resumed.reused_points) == (1, 3), how
+        assert f"point {victim.name}: content differs from its checksum" in warning and warning.count("\n") == 1, how
+        pd.testing.assert_frame_equal(full, resumed.rows)
+    proof = sorted((tmp_path / "damaged" / "points").glob("*.json"))[0]
+    proof.write_text("{")  # a damaged checksum file: the point cannot be verified either
+    assert run_sweep(scenario, progress=False).computed_points == 1
+    assert "unreadable checksum file" in capsys.readouterr().err
+    proof.unlink()  # a point written by a run killed between its rows and its checksum
+    assert run_sweep(scenario, progress=False).computed_points == 1
+    assert "no checksum file; recomputing it" in capsys.readouterr().err
+
+
+def test_output_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        run_sweep(parse_scenario(small_scenario(tmp_path / "out")), progress=False)
+    finally:
+        os.umask(old)
+    for path in [tmp_path / "out" / "rows.csv", tmp_path / "out" / "manifest.json",
+                 *sorted((tmp_path / "out" / "points").iterdir())]:
+        assert path.stat().st_mode & 0o777 == 0o644, path
+
+
+def test_a_second_run_into_a_locked_folder_is_refused_and_a_dead_runs_lock_taken_over(tmp_path, write_scenario):
+    import socket
+
+    from linksim.cli import main
+
+    path = write_scenario(small_scenario(tmp_path / "out"))
+    lock = tmp_path / "out" / ".lock"
+    lock.parent.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(f"{socket.gethostname()} {holder.pid}\n")
+        for fresh in ([], ["--fresh"]):
+            result = subprocess.run([sys.executable, "-m", "linksim", "run", str(path), "--no-progress", *fresh],
+                                    capture_output=True, text=True)
+            assert result.returncode == 2 and result.stderr.count("\n") == 1
+            assert f"another linksim run (pid {holder.pid}) is writing here" in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(["run", str(path), "--no-progress"]) == 0  # the holder is dead: its lock is taken over
+    assert not lock.exists() and (tmp_path / "out" / "rows.csv").is_file()

@@ -26,7 +26,6 @@ plus a Markdown note next to it with the settings and the 10% BLER thresholds.
 from __future__ import annotations
 
 import math
-import os
 import time
 import zlib
 from collections.abc import Sequence
@@ -234,14 +233,6 @@ def write_bler_table(frame: pd.DataFrame, path: str | Path) -> None:
         path,
         lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n"),
     )
-    _make_readable(path)
-
-
-def _make_readable(path: Path) -> None:
-    """Give a written file the usual permissions (the atomic temp file is created 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def describe_table(frame: pd.DataFrame, target: float = 0.1) -> str:
@@ -320,5 +311,4 @@ def calibrate_main(
             describe_table(frame, 0.1),
         ])
         write_text(text + "\n", out_path.with_suffix(".md"))
-        _make_readable(out_path.with_suffix(".md"))
     return frame
