@@ -421,17 +421,39 @@ def parse_scenario(data: Any, source: str = "<scenario>", node: yaml.Node | None
     return validate_yaml_data(Scenario, data, source, node, "scenario")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}' (given twice in one mapping)", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path, kind: str) -> tuple[Any, yaml.Node | None]:
     """Parsed data and node tree (for line numbers) of a YAML file; one-line :class:`ScenarioError`."""
     path = Path(path)
     if not path.is_file():
         raise ScenarioError(f"{path}: {kind} not found")
-    text = path.read_text()
+    raw = path.read_bytes()
     try:
-        return yaml.safe_load(text), yaml.compose(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ScenarioError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader), yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        line = mark.line + 1 if mark else None
+        if isinstance(exc, yaml.reader.ReaderError):  # a control character: no mark, a position
+            line = text[: exc.position].count("\n") + 1
+        where = f"{path}:{line}" if line else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ScenarioError(f"{where}: malformed YAML: {problem}") from None
 

@@ -14,9 +14,10 @@ from pydantic_core import PydanticCustomError
 
 
 class StrictModel(BaseModel):
-    """A config model that rejects unknown fields and names the accepted ones."""
+    """A config model that rejects unknown fields (naming the accepted ones) and non-finite
+    numbers (NaN and infinities, which YAML spells ``.nan`` and ``.inf``, are never a setting)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from linksim.errors import ScenarioError
 from linksim.scenario import load_scenario, parse_scenario
@@ -119,3 +120,26 @@ def test_several_channels_are_a_sweep_axis(tmp_path):
     assert by_channel["awgn"].cache_key(scenario) != by_channel["awgn-32-pilots"].cache_key(scenario)
     with pytest.raises(ScenarioError, match=r"channel names must be unique; .*\(repeated: awgn\)"):
         parse_scenario(small_scenario(tmp_path, channel=[{"type": "awgn"}, {"type": "awgn"}]))
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda t: t.replace("snr_db: [0, 10]", "snr_db: [.nan, 0]"), r":\d+: sweep.snr_db\[0\]: Input should be a finite number"),
+    (lambda t: t.replace("snr_db: [0, 10]", "snr_db: [-.inf, 0]"), r":\d+: sweep.snr_db\[0\]: Input should be a finite number"),
+    (lambda t: t.replace("roi_weight: [0.0]", "roi_weight: [.inf]"), r":\d+: sweep.roi_weight\[0\]: Input should be a finite number"),
+    (lambda t: t.replace("snr_db: [0, 10]", "snr_db: {start: 0, stop: .inf, step: 1}"), r"sweep.snr_db: stop: Input should be a finite"),
+    (lambda t: t + "seed: 5\n", r":\d+: malformed YAML: duplicate key 'seed'"),
+    (lambda t: t.replace("name: tiny", "name: ti\x00ny"), r":1: malformed YAML: unacceptable character"),
+])
+def test_non_finite_values_duplicate_keys_and_control_characters_are_one_line_errors(tmp_path, write_scenario, edit, message):
+    text = yaml.safe_dump(small_scenario(tmp_path / "out"), sort_keys=False, default_flow_style=None, width=200)
+    path = write_scenario(edit(text))
+    with pytest.raises(ScenarioError, match=message) as error:
+        load_scenario(path)
+    assert "\n" not in str(error.value) and str(path) in str(error.value)
+
+
+def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"name: tiny\n# caf\xe9\n")
+    with pytest.raises(ScenarioError, match=r"latin1.yaml:2: not UTF-8 text \(byte 0xe9\)"):
+        load_scenario(path)
