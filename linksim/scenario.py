@@ -56,6 +56,15 @@ class DatasetConfig(StrictModel):
     subset_seed: int = 0
     crop: Annotated[int, Field(gt=0, le=8192)] | tuple[Annotated[int, Field(gt=0, le=8192)], Annotated[int, Field(gt=0, le=8192)]] | None = None
 
+    @field_validator("root")
+    @classmethod
+    def _root_exists(cls, value: str | None) -> str | None:
+        # checked here so that `validate` refuses what `run` would (datasets that download
+        # take no root; one that is given must exist)
+        if value is not None and not Path(value).expanduser().exists():
+            raise ValueError(f"{value} does not exist")
+        return value
+
     @model_validator(mode="after")
     def _native_size_exists(self) -> "DatasetConfig":
         if self.image_size == "native" and self.name not in native_size_datasets():

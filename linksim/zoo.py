@@ -140,6 +140,33 @@ def resolve_checkpoint(name_or_path: str) -> Path:
     raise LinksimError(f"unknown checkpoint '{name_or_path}' (zoo: {known}; or a path to a .safetensors file)")
 
 
+def check_checkpoint_reference(name_or_path: str, kind: str) -> None:
+    """Cheap validation of a scenario's checkpoint field (no weights are read): a zoo name, or a
+    readable ``.safetensors`` file whose metadata is of ``kind`` (``"deepjscc"`` or
+    ``"diffusion-receiver"``). ``ValueError`` with one line otherwise."""
+    if name_or_path in CHECKPOINTS:
+        path = CHECKPOINTS[name_or_path].path
+        if not path.is_file():
+            raise ValueError(f"checkpoint '{name_or_path}': file {path} is missing from the installation")
+    else:
+        path = Path(name_or_path)
+        if path.suffix != ".safetensors":
+            known = ", ".join(available_checkpoints())
+            raise ValueError(f"unknown checkpoint '{name_or_path}' (zoo: {known}; or a path to a .safetensors file)")
+        if not path.exists():
+            raise ValueError(f"checkpoint file {path} does not exist")
+        if not path.is_file():
+            raise ValueError(f"checkpoint {path} is not a file")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = dict(handle.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(f"checkpoint {path}: unreadable safetensors file ({str(exc).splitlines()[0]})") from None
+    found = metadata.get("kind", "deepjscc" if "ratios" in metadata and "denoiser" not in metadata else "unknown")
+    if found != kind:
+        raise ValueError(f"checkpoint {name_or_path} is a {found} checkpoint, not a {kind} one")
+
+
 def checkpoint_sha256(name_or_path: str) -> str:
     """SHA-256 of a checkpoint's file (how a paired model recognises it)."""
     return _sha256(resolve_checkpoint(name_or_path))

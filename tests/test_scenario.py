@@ -143,3 +143,25 @@ def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path):
     path.write_bytes(b"name: tiny\n# caf\xe9\n")
     with pytest.raises(ScenarioError, match=r"latin1.yaml:2: not UTF-8 text \(byte 0xe9\)"):
         load_scenario(path)
+
+
+@pytest.mark.parametrize(("scheme", "dataset", "message"), [
+    ({"type": "deepjscc", "checkpoint": "cifar10-deepjscc-v9"}, None, r"schemes\[0\].checkpoint: unknown checkpoint 'cifar10-deepjscc-v9'"),
+    ({"type": "deepjscc", "checkpoint": "/nonexistent/x.safetensors"}, None, r"schemes\[0\].checkpoint: checkpoint file .* does not exist"),
+    ({"type": "diffusion", "checkpoint": "cifar10-deepjscc-v1"}, None, r"is a deepjscc checkpoint, not a diffusion-receiver one"),
+    ({"type": "digital", "mcs": {"table": "/nonexistent/bler.csv"}}, None, r"schemes\[0\].mcs.table: no BLER table"),
+    (None, {"name": "image_folder", "root": "/nonexistent/photos.tar"}, r"dataset.root: /nonexistent/photos.tar does not exist"),
+])
+def test_validate_refuses_what_run_would(tmp_path, write_scenario, capsys, scheme, dataset, message):
+    import re
+
+    from linksim.cli import main
+
+    data = small_scenario(tmp_path / "out")
+    if scheme is not None:
+        data["schemes"] = [scheme]
+    if dataset is not None:
+        data["dataset"] = dataset
+    assert main(["validate", str(write_scenario(data))]) == 2
+    error = capsys.readouterr().err
+    assert re.search(message, error) and error.count("\n") == 1

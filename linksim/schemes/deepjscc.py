@@ -22,11 +22,13 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+from pydantic import field_validator
 
 from linksim.errors import LinksimError
 from linksim.models.deepjscc import load_deepjscc
 from linksim.schema import ratio_label
 from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses, check_image_size
+from linksim.zoo import check_checkpoint_reference
 
 _GAIN_BITS = 16  # the ROI renormalisation gain, sent as a float16
 
@@ -36,6 +38,12 @@ class DeepJSCCConfig(SchemeConfig):
 
     type: Literal["deepjscc"] = "deepjscc"
     checkpoint: str = "cifar10-deepjscc-v1"
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _exists(cls, value: str) -> str:
+        check_checkpoint_reference(value, "deepjscc")
+        return value
 
 
 class DeepJSCCScheme(Scheme):

@@ -14,12 +14,13 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from linksim.models.diffusion import load_denoiser
 from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler
 from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, check_image_size
 from linksim.schemes.deepjscc import DeepJSCCConfig, DeepJSCCScheme
+from linksim.zoo import check_checkpoint_reference
 
 
 class DiffusionConfig(SchemeConfig):
@@ -37,6 +38,13 @@ class DiffusionConfig(SchemeConfig):
     steps: int = Field(3, ge=1)
     strength: float = Field(0.3, gt=0, le=1)
     eta: float = Field(0.0, ge=0, le=1)
+
+    @field_validator("checkpoint", "deepjscc_checkpoint")
+    @classmethod
+    def _exists(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            check_checkpoint_reference(value, "diffusion-receiver" if info.field_name == "checkpoint" else "deepjscc")
+        return value
 
     @model_validator(mode="after")
     def _eta_needs_ddim(self) -> DiffusionConfig:
