@@ -102,6 +102,9 @@ class DatasetConfig(StrictModel):
         return name
 
 
+MAX_AXIS_VALUES = 10_000  # per sweep axis; a grid's total is bounded by the scenario's max_points
+
+
 class Range(StrictModel):
     """An inclusive arithmetic range ``{start, stop, step}``."""
 
@@ -113,6 +116,9 @@ class Range(StrictModel):
     def _non_empty(self) -> "Range":
         if self.stop < self.start:
             raise ValueError(f"empty range: start {self.start} > stop {self.stop}")
+        count = (self.stop - self.start) / self.step + 1
+        if count > MAX_AXIS_VALUES:  # counted, not materialised
+            raise ValueError(f"{count:.3g} values; a sweep axis takes at most {MAX_AXIS_VALUES}")
         return self
 
     def values(self) -> list[float]:
@@ -226,6 +232,7 @@ class Scenario(StrictModel):
     # not part of any point's cache key.
     references: list[str] = Field(default_factory=list)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)  # where points run; not in cache keys
+    max_points: int = Field(100_000, ge=1)  # a grid larger than this is refused before anything runs
 
     @field_validator("channel", "rate_policy", mode="before")
     @classmethod
@@ -268,6 +275,9 @@ class Scenario(StrictModel):
             if missing:
                 raise ValueError(f"scheme '{scheme.label}' needs metrics {', '.join(missing)} in metrics:")
         self._check_link()
+        if self.point_count() > self.max_points:
+            raise ValueError(f"the grid has {self.point_count():,} points, above max_points ({self.max_points:,}); "
+                             "shrink the sweep, or raise max_points if you mean it")
         reported = [c for scheme in self.schemes for c in scheme.reported_columns]
         accepted = [f"{m}_vs_snr" for m in dict.fromkeys(self.metrics + reported)]
         if self.link is not None:
@@ -324,6 +334,16 @@ class Scenario(StrictModel):
         if execution:
             data["execution"] = {**data.get("execution", {}), **execution}
         return parse_scenario(data, source="command line overrides")
+
+    def point_count(self) -> int:
+        """How many points :meth:`grid` has, counted without building it."""
+        sweep = self.sweep
+        per_ratio = len(self.schemes) * len(self.channel) * len(sweep.roi_weight) * len(sweep.snr_db)
+        if self.link is None:
+            return per_ratio * len(sweep.bandwidth_ratio)
+        # fixed policies sweep the ratios; an adaptive one picks them per frame (one point)
+        ratios = sum(len(sweep.bandwidth_ratio) if isinstance(p, FixedPolicyConfig) else 1 for p in self.rate_policy)
+        return per_ratio * ratios * len(sweep.speed or [0]) * len(sweep.delay_frames or [0])
 
     def grid(self) -> list["SweepPoint"]:
         """All points: schemes x channels x bandwidth ratio x ROI weight x SNR, in a stable order;
@@ -430,8 +450,21 @@ def parse_scenario(data: Any, source: str = "<scenario>", node: yaml.Node | None
     return validate_yaml_data(Scenario, data, source, node, "scenario")
 
 
+MAX_YAML_BYTES = 1 << 20  # a scenario is a page of text; this bounds parsing time and memory
+MAX_YAML_ALIASES = 100  # aliases expand when validated: nested ones grow exponentially
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key given twice in one mapping (YAML keeps the last silently)."""
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML keeps the last silently)
+    and more than :data:`MAX_YAML_ALIASES` aliases."""
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases = getattr(self, "aliases", 0) + 1
+            if self.aliases > MAX_YAML_ALIASES:
+                raise yaml.composer.ComposerError(None, None, f"more than {MAX_YAML_ALIASES} aliases (*name)",
+                                                  self.peek_event().start_mark)
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -449,6 +482,8 @@ def read_yaml(path: str | Path, kind: str) -> tuple[Any, yaml.Node | None]:
     path = Path(path)
     if not path.is_file():
         raise ScenarioError(f"{path}: {kind} not found")
+    if path.stat().st_size > MAX_YAML_BYTES:
+        raise ScenarioError(f"{path}: {path.stat().st_size:,} bytes; a {kind} is at most {MAX_YAML_BYTES:,}")
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
@@ -456,7 +491,7 @@ def read_yaml(path: str | Path, kind: str) -> tuple[Any, yaml.Node | None]:
         line = raw[: exc.start].count(b"\n") + 1
         raise ScenarioError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8") from None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader), yaml.compose(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader), yaml.compose(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None

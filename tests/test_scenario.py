@@ -165,3 +165,27 @@ def test_validate_refuses_what_run_would(tmp_path, write_scenario, capsys, schem
     assert main(["validate", str(write_scenario(data))]) == 2
     error = capsys.readouterr().err
     assert re.search(message, error) and error.count("\n") == 1
+
+
+def test_unbounded_work_is_refused_before_anything_is_built(tmp_path, write_scenario):
+    import time
+
+    data = small_scenario(tmp_path / "out")
+    data["sweep"]["snr_db"] = {"start": 0, "stop": 1e12, "step": 1}
+    with pytest.raises(ScenarioError, match=r"sweep.snr_db: 1e\+12 values; a sweep axis takes at most 10000"):
+        load_scenario(write_scenario(data, "huge-axis.yaml"))
+    data["sweep"]["snr_db"] = {"start": 0, "stop": 999, "step": 1}
+    data["sweep"]["bandwidth_ratio"] = [f"{i}/1000" for i in range(1, 201)]
+    with pytest.raises(ScenarioError, match=r"the grid has 200,000 points, above max_points \(100,000\)"):
+        load_scenario(write_scenario(data, "huge-grid.yaml"))
+    assert load_scenario(write_scenario({**data, "max_points": 200_000}, "allowed.yaml")).point_count() == 200_000
+    big = tmp_path / "big.yaml"
+    big.write_text("# padding\n" * 200_000)
+    started = time.time()
+    with pytest.raises(ScenarioError, match=r"big.yaml: 2,000,000 bytes; a scenario file is at most 1,048,576"):
+        load_scenario(big)
+    assert time.time() - started < 1.0
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(12))
+    with pytest.raises(ScenarioError, match=r":\d+: malformed YAML: more than 100 aliases"):
+        load_scenario(write_scenario(laughs, "laughs.yaml"))
