@@ -4,8 +4,10 @@ workers (1 thread each), with identical rows checked.
 Prints wall time, speed-up over the local run, parallel efficiency (speed-up / workers), the Ray
 start-up (cluster start and worker construction, :attr:`RayExecutor.startup_s`) and the mean
 overhead per point (driver time from submitting a point to holding its rows, minus the worker's
-evaluation time). The sweep: DeepJSCC (``cifar10-deepjscc-v1``) and SoftCast on 64 scikit-image
-crops at 32x32, 2 trials, 2 bandwidth ratios x 6 SNRs, PSNR and MS-SSIM: about a second a point.
+evaluation time). The sweep: DeepJSCC (``cifar10-deepjscc-v1``) and SoftCast on 256 scikit-image
+crops at 32x32, 2 trials, 2 bandwidth ratios x 6 SNRs, PSNR, MS-SSIM and LPIPS: a few seconds a
+point on one thread, so that the fixed costs (Ray start-up, loading the models in each worker)
+are paid against a sweep of minutes, as in real use.
 
     python benchmarks/sweep_scaling.py [--workers 1 2] [--out /tmp/sweep-scaling]
 
@@ -31,13 +33,13 @@ from linksim.sweep import run_sweep  # noqa: E402
 SCENARIO = {
     "name": "sweep-scaling",
     "seed": 3,
-    "dataset": {"name": "skimage-samples", "image_size": 32, "num_images": 64},
+    "dataset": {"name": "skimage-samples", "image_size": 32, "num_images": 256},
     "channel": {"type": "awgn"},
     "schemes": [{"name": "softcast", "type": "softcast"},
                 {"name": "deepjscc", "type": "deepjscc", "checkpoint": "cifar10-deepjscc-v1"}],
     "sweep": {"snr_db": [-5, 0, 5, 10, 15, 20], "bandwidth_ratio": ["1/12", "1/6"], "roi_weight": [0.0]},
-    "monte_carlo": {"trials": 2, "batch_size": 64},
-    "metrics": ["psnr", "ms_ssim"],
+    "monte_carlo": {"trials": 2, "batch_size": 128},
+    "metrics": ["psnr", "ms_ssim", "lpips"],
     "output": {"plots": []},
     "device": "cpu",
 }
