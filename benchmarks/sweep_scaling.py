@@ -5,9 +5,9 @@ Prints wall time, speed-up over the local run, parallel efficiency (speed-up / w
 start-up (cluster start and worker construction, :attr:`RayExecutor.startup_s`) and the mean
 overhead per point (driver time from submitting a point to holding its rows, minus the worker's
 evaluation time). The sweep: DeepJSCC (``cifar10-deepjscc-v1``) and SoftCast on 256 scikit-image
-crops at 32x32, 2 trials, 2 bandwidth ratios x 6 SNRs, PSNR, MS-SSIM and LPIPS: a few seconds a
-point on one thread, so that the fixed costs (Ray start-up, loading the models in each worker)
-are paid against a sweep of minutes, as in real use.
+crops at 32x32, 32 trials, 2 bandwidth ratios x 6 SNRs, PSNR, MS-SSIM and LPIPS: about 6 s a
+point on one thread, so that the fixed costs (Ray start-up, about 7 s here, and loading the
+models in each worker) are paid against a sweep of minutes, as in real use.
 
     python benchmarks/sweep_scaling.py [--workers 1 2] [--out /tmp/sweep-scaling]
 
@@ -38,7 +38,7 @@ SCENARIO = {
     "schemes": [{"name": "softcast", "type": "softcast"},
                 {"name": "deepjscc", "type": "deepjscc", "checkpoint": "cifar10-deepjscc-v1"}],
     "sweep": {"snr_db": [-5, 0, 5, 10, 15, 20], "bandwidth_ratio": ["1/12", "1/6"], "roi_weight": [0.0]},
-    "monte_carlo": {"trials": 2, "batch_size": 128},
+    "monte_carlo": {"trials": 32, "batch_size": 128},
     "metrics": ["psnr", "ms_ssim", "lpips"],
     "output": {"plots": []},
     "device": "cpu",
