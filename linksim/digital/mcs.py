@@ -200,12 +200,10 @@ class BlerTable:
         BLER near ``target``: ``sqrt((1 - p) / (p n)) / ln 10`` decades (``n`` blocks of the
         bracketing point with most blocks) divided by the curve's slope there (decades per dB).
         ``inf`` where the curve does not cross ``target``."""
-        uses = self.nearest_channel_uses(channel_uses)
-        curve = self._curves.get((int(mcs_index), uses))
+        curve = self._log_curve(mcs_index, channel_uses)
         if curve is None:
             return math.inf
-        snr, bler, blocks = curve
-        log_bler = np.log10(np.maximum(bler, 0.5 / np.maximum(blocks, 1.0)))
+        snr, log_bler, blocks = curve
         above = np.nonzero(log_bler > math.log10(target))[0]
         if above.size == 0 or above[-1] == len(snr) - 1:
             return math.inf
@@ -243,16 +241,23 @@ class BlerTable:
         # sorted ascending, and min() keeps the first of equals: ties go to the shorter code
         return min(available, key=lambda u: abs(math.log(u) - target))
 
+    def _log_curve(self, mcs_index: int, channel_uses: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(snr_db, log10 BLER, blocks)`` of the curve used for ``channel_uses`` (a BLER of 0
+        counts as ``0.5 / blocks``), or ``None`` if the MCS has none there."""
+        curve = self._curves.get((int(mcs_index), self.nearest_channel_uses(channel_uses)))
+        if curve is None:
+            return None
+        snr, bler, blocks = curve
+        return snr, np.log10(np.maximum(bler, 0.5 / np.maximum(blocks, 1.0))), blocks
+
     def threshold_db(self, mcs_index: int, channel_uses: int, target: float = 0.1) -> float:
         """SNR (dB) where MCS ``mcs_index`` reaches BLER ``target`` at ``channel_uses``."""
         if not 0.0 < target < 1.0:
             raise ValueError(f"target BLER must be in (0, 1), got {target}")
-        uses = self.nearest_channel_uses(channel_uses)
-        curve = self._curves.get((int(mcs_index), uses))
+        curve = self._log_curve(mcs_index, channel_uses)
         if curve is None:
             return math.inf
-        snr, bler, blocks = curve
-        log_bler = np.log10(np.maximum(bler, 0.5 / np.maximum(blocks, 1.0)))
+        snr, log_bler, _ = curve
         log_target = math.log10(target)
         above = np.nonzero(log_bler > log_target)[0]
         if above.size == 0:
