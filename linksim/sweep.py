@@ -134,7 +134,6 @@ class PointEvaluator:
                 for group in self.groups:
                     each.prepare(group.pixels)
         self.channels: dict[str, Channel] = {c.label: build_channel(c, device) for c in scenario.channel}
-        self.bler_tables: dict[str, str | None] = {c.label: c.bler_table for c in scenario.channel}
         self._calibrations: dict[tuple[str, str], pd.DataFrame] = {}
 
     @property
@@ -192,7 +191,7 @@ class PointEvaluator:
         """The link state of an ordinary (not time-varying) point for a batch ``x``."""
         return LinkState(snr_db=torch.full((len(x),), point.snr_db, device=self.device),
                          bandwidth_ratio=point.bandwidth_ratio, roi_weight=point.roi_weight, roi_mask=mask,
-                         bler_table=self.bler_tables[point.channel])
+                         bler_table=self.scenario.channel_config(point.channel).bler_table)
 
     def link(
         self, scheme: Scheme, channel: str, x: torch.Tensor, state: LinkState
@@ -350,7 +349,7 @@ class PointEvaluator:
                 x = self.pixels[index.to(self.device)]
                 mask = None if self.roi_masks is None else self.roi_masks[index.to(self.device)]
                 state = LinkState(snr_db=known[on_device], bandwidth_ratio=ratio, roi_weight=w, roi_mask=mask,
-                                  bler_table=self.bler_tables[point.channel])
+                                  bler_table=self.scenario.channel_config(point.channel).bler_table)
                 tx = scheme.transmit(x, state)
                 received = frames_channel.send(tx.symbols, members // n_frames, members % n_frames)
                 x_hat = scheme.receive(received.y, received.noise_var, tx, state).clamp(0.0, 1.0)

@@ -124,39 +124,41 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _checkpoint_file(name_or_path: str) -> Path:
+    """The file a zoo name or a path names, if it exists (not hash-checked); one-line errors."""
+    if name_or_path in CHECKPOINTS:
+        path = CHECKPOINTS[name_or_path].path
+        if not path.is_file():
+            raise LinksimError(f"checkpoint '{name_or_path}': file {path} is missing from the installation")
+        return path
+    path = Path(name_or_path)
+    if path.suffix != ".safetensors":
+        known = ", ".join(available_checkpoints()) or "none"
+        raise LinksimError(f"unknown checkpoint '{name_or_path}' (zoo: {known}; or a path to a .safetensors file)")
+    if not path.exists():
+        raise LinksimError(f"checkpoint file {path} does not exist")
+    if not path.is_file():
+        raise LinksimError(f"checkpoint {path} is not a file")
+    return path
+
+
 def resolve_checkpoint(name_or_path: str) -> Path:
     """The file of a zoo name (hash-checked) or of an existing path; one-line errors otherwise."""
-    if name_or_path in CHECKPOINTS:
-        info = CHECKPOINTS[name_or_path]
-        if not info.path.is_file():
-            raise LinksimError(f"checkpoint '{info.name}': file {info.path} is missing from the installation")
-        if _sha256(info.path) != info.sha256:
-            raise LinksimError(f"checkpoint '{info.name}': {info.path} is corrupt (SHA-256 mismatch); reinstall linksim")
-        return info.path
-    path = Path(name_or_path)
-    if path.suffix == ".safetensors" and path.is_file():
-        return path
-    known = ", ".join(available_checkpoints()) or "none"
-    raise LinksimError(f"unknown checkpoint '{name_or_path}' (zoo: {known}; or a path to a .safetensors file)")
+    path = _checkpoint_file(name_or_path)
+    info = CHECKPOINTS.get(name_or_path)
+    if info is not None and _sha256(path) != info.sha256:
+        raise LinksimError(f"checkpoint '{info.name}': {path} is corrupt (SHA-256 mismatch); reinstall linksim")
+    return path
 
 
 def check_checkpoint_reference(name_or_path: str, kind: str) -> None:
     """Cheap validation of a scenario's checkpoint field (no weights are read): a zoo name, or a
     readable ``.safetensors`` file whose metadata is of ``kind`` (``"deepjscc"`` or
     ``"diffusion-receiver"``). ``ValueError`` with one line otherwise."""
-    if name_or_path in CHECKPOINTS:
-        path = CHECKPOINTS[name_or_path].path
-        if not path.is_file():
-            raise ValueError(f"checkpoint '{name_or_path}': file {path} is missing from the installation")
-    else:
-        path = Path(name_or_path)
-        if path.suffix != ".safetensors":
-            known = ", ".join(available_checkpoints())
-            raise ValueError(f"unknown checkpoint '{name_or_path}' (zoo: {known}; or a path to a .safetensors file)")
-        if not path.exists():
-            raise ValueError(f"checkpoint file {path} does not exist")
-        if not path.is_file():
-            raise ValueError(f"checkpoint {path} is not a file")
+    try:
+        path = _checkpoint_file(name_or_path)
+    except LinksimError as exc:  # a pydantic validator reports ValueErrors
+        raise ValueError(str(exc)) from None
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = dict(handle.metadata() or {})
