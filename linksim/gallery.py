@@ -4,9 +4,9 @@ Rows are the originals and then, for each SNR of ``output.examples``, one row pe
 are ``num_images`` images evenly spaced through the dataset (folder datasets are sorted by class).
 Each tile is labelled with its PSNR (and LPIPS when the scenario computes it) over the whole
 image; with ``crop`` the tiles show the centre ``crop x crop`` pixels at 1:1, so that the
-artefacts of full-resolution images are visible. Every (scheme, SNR) runs with the seed of the matching sweep
-point, so the picture is reproducible; it shows fresh channel draws for these images, not the
-exact draws behind ``rows.csv``. Oracle schemes (best of several in hindsight) are left out: on a
+artefacts of full-resolution images are visible. Every (scheme, SNR) runs with the random
+streams of trial 0 of the matching sweep point (ROI weight 0), so each tile is the reconstruction
+behind that image's trial-0 row of ``rows.csv`` when the sweep has that point. Oracle schemes (best of several in hindsight) are left out: on a
 handful of images their choice would not be the sweep's.
 """
 
@@ -23,7 +23,7 @@ import torch  # noqa: E402
 
 from linksim.data import centre_crop  # noqa: E402
 from linksim.metrics import compute_metrics  # noqa: E402
-from linksim.randomness import seed_everything  # noqa: E402
+from linksim.randomness import RowKeys, seed_everything  # noqa: E402
 from linksim.results import atomic_write  # noqa: E402
 from linksim.scenario import Scenario, SweepPoint  # noqa: E402
 from linksim.schema import ratio_label  # noqa: E402
@@ -52,17 +52,19 @@ def render_examples(scenario: Scenario, evaluator: PointEvaluator, path: Path) -
     n = len(evaluator.images)
     pick = torch.linspace(0, n - 1, min(config.num_images, n)).round().long().tolist()
     groups = evaluator.select(pick)  # batches of one image size, in order
-    images = [x for x, _ in groups]
+    images = [x for x, _, _ in groups]
     shown = [label for label, scheme in evaluator.schemes.items() if not scheme.hindsight_candidates()]
     names = [m for m in ("psnr", "lpips") if m == "psnr" or m in scenario.metrics]
     tiles: list[tuple[str, list[torch.Tensor], list[str]]] = [("original", _tiles(images, config.crop), [""] * len(pick))]
     for snr in example_snrs(scenario):
         for label in shown:
             point = SweepPoint(scheme=label, channel=channel, snr_db=float(snr), bandwidth_ratio=ratio, roi_weight=0.0)
-            seed_everything(point.seed(scenario.seed))
+            seed = point.seed(scenario.seed)
+            seed_everything(seed)
             reconstructions, captions = [], []
-            for x, masks in groups:
-                x_hat, _, _ = evaluator.link(evaluator.schemes[label], channel, x, evaluator.point_state(point, x, masks))
+            for x, masks, ids in groups:
+                state = evaluator.point_state(point, x, masks, RowKeys.of(seed, [0] * len(ids), ids))
+                x_hat, _, _ = evaluator.link(evaluator.schemes[label], channel, x, state)
                 values = compute_metrics(names, x_hat, x)  # of the whole image, also when a crop is shown
                 reconstructions.append(x_hat)
                 captions += [" / ".join(f"{values[m][i]:.3f}" if m == "lpips" else f"{values[m][i]:.1f} dB" for m in names)

@@ -54,7 +54,7 @@ from linksim.link.schedule import frame_channel, plan_frames
 from linksim.metrics import compute_metrics
 from linksim.plots import plot_all
 from linksim.references import scenario_references
-from linksim.randomness import resolve_device, seed_everything
+from linksim.randomness import RowKeys, resolve_device, seed_everything
 from linksim.results import point_problem, read_rows, summarize, write_csv, write_json, write_point, write_text
 from linksim.roi import build_masks
 from linksim.scenario import Scenario, SweepPoint, parse_scenario
@@ -148,15 +148,16 @@ class PointEvaluator:
         assert len(self.groups) == 1, "only for datasets of one image size"
         return self.groups[0].roi_masks
 
-    def select(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-        """Images ``[b, 3, H, W]`` and ROI masks of dataset ``indices``, batched by image size
-        (groups in order of first appearance, order kept within a group)."""
+    def select(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor | None, list[str]]]:
+        """Images ``[b, 3, H, W]``, ROI masks and image ids of dataset ``indices``, batched by
+        image size (groups in order of first appearance, order kept within a group)."""
         batches, wanted = [], set(indices)
         for group in self.groups:
             local = [j for j, i in enumerate(group.index.tolist()) if i in wanted]
             if local:
                 at = torch.tensor(local, device=self.device)
-                batches.append((group.pixels[at], None if group.roi_masks is None else group.roi_masks[at]))
+                ids = [self.images.ids[int(group.index[j])] for j in local]
+                batches.append((group.pixels[at], None if group.roi_masks is None else group.roi_masks[at], ids))
         return batches
 
     @property
@@ -187,11 +188,13 @@ class PointEvaluator:
         rows["hindsight_choice"] = getattr(candidates[best], "label", str(best))
         return rows
 
-    def point_state(self, point: SweepPoint, x: torch.Tensor, mask: torch.Tensor | None = None) -> LinkState:
-        """The link state of an ordinary (not time-varying) point for a batch ``x``."""
+    def point_state(self, point: SweepPoint, x: torch.Tensor, mask: torch.Tensor | None = None,
+                    keys: RowKeys | None = None) -> LinkState:
+        """The link state of an ordinary (not time-varying) point for a batch ``x`` whose rows
+        draw their random numbers from ``keys``."""
         return LinkState(snr_db=torch.full((len(x),), point.snr_db, device=self.device),
                          bandwidth_ratio=point.bandwidth_ratio, roi_weight=point.roi_weight, roi_mask=mask,
-                         bler_table=self.scenario.channel_config(point.channel).bler_table)
+                         bler_table=self.scenario.channel_config(point.channel).bler_table, keys=keys)
 
     def link(
         self, scheme: Scheme, channel: str, x: torch.Tensor, state: LinkState
@@ -199,7 +202,7 @@ class PointEvaluator:
         """Images ``x`` ``[B, 3, H, W]`` through ``scheme`` and ``channel`` at ``state.snr_db`` ->
         the reconstruction ``[B, 3, H, W]`` clipped to [0, 1], the transmission and the channel output."""
         tx = scheme.transmit(x, state)
-        received = self.channels[channel](tx.symbols, state.snr_db)
+        received = self.channels[channel].send(tx.symbols, state.snr_db, state.keys)
         return scheme.receive(received.y, received.noise_var, tx, state).clamp(0.0, 1.0), tx, received
 
     def _batch_rows(self, x: torch.Tensor, index: torch.Tensor, mask: torch.Tensor | None, x_hat: torch.Tensor,
@@ -243,8 +246,11 @@ class PointEvaluator:
                 trial, local = flat // n_images, (flat % n_images).to(self.device)
                 x = group.pixels[local]
                 mask = None if group.roi_masks is None else group.roi_masks[local]
-                x_hat, tx, received = self.link(scheme, point.channel, x, self.point_state(point, x, mask))
-                frames.append(self._batch_rows(x, group.index[local.cpu()], mask, x_hat, tx, received,
+                index = group.index[local.cpu()]
+                # A row's random numbers depend on (point seed, trial, image id) only, not on its batch.
+                keys = RowKeys.of(task.seed, trial.tolist(), [self.images.ids[i] for i in index.tolist()])
+                x_hat, tx, received = self.link(scheme, point.channel, x, self.point_state(point, x, mask, keys))
+                frames.append(self._batch_rows(x, index, mask, x_hat, tx, received,
                                                trial=trial.numpy(), channel_uses=k))
                 progress(len(flat))
         rows = pd.concat(frames, ignore_index=True)
@@ -348,10 +354,11 @@ class PointEvaluator:
                 on_device = members.to(self.device)
                 x = self.pixels[index.to(self.device)]
                 mask = None if self.roi_masks is None else self.roi_masks[index.to(self.device)]
+                keys = RowKeys.of(task.seed, (members // n_frames).tolist(), (members % n_frames).tolist())
                 state = LinkState(snr_db=known[on_device], bandwidth_ratio=ratio, roi_weight=w, roi_mask=mask,
-                                  bler_table=self.scenario.channel_config(point.channel).bler_table)
+                                  bler_table=self.scenario.channel_config(point.channel).bler_table, keys=keys)
                 tx = scheme.transmit(x, state)
-                received = frames_channel.send(tx.symbols, members // n_frames, members % n_frames)
+                received = frames_channel.send(tx.symbols, members // n_frames, members % n_frames, keys)
                 x_hat = scheme.receive(received.y, received.noise_var, tx, state).clamp(0.0, 1.0)
                 batches.append(self._batch_rows(
                     x, index, mask, x_hat, tx, received, trial=(members // n_frames).numpy(),

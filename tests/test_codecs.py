@@ -265,6 +265,25 @@ def test_fit_local_check_finds_a_quality_past_a_rate_dip(image):
     assert SizeTable().fit(image, 7) is None
 
 
+class DippingTable(SizeTable):
+    """Quality 7 is smaller than qualities 3..6: a dip further from the boundary than the window."""
+
+    sizes = [1, 2, 3, 5, 6, 7, 8, 4, 9, 10]
+
+
+def test_fit_does_not_depend_on_what_was_encoded_before(image):
+    # The result must be a function of (image, budget): a sweep's rows may not depend on which
+    # points, batches or processes touched the image first.
+    fresh = DippingTable().fit(image, 8 * 4).quality
+    seasoned = DippingTable()
+    for quality in seasoned.qualities:  # every size known, the dip at quality 7 included
+        seasoned.encode(image, quality)
+    for budget in (8 * 10, 8 * 6, 8 * 2):
+        seasoned.fit(image, budget)
+    assert seasoned.fit(image, 8 * 4).quality == fresh
+    assert fresh == 2  # boundary between 2 and 3; the dip at 7 lies beyond the window above it
+
+
 def test_cache_is_bounded(image):
     codec = SizeTable(cache_bytes=3 * (image.nbytes + 10))
     for quality in codec.qualities:

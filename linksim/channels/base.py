@@ -23,12 +23,14 @@ Conventions shared by every channel:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import nn
 
+from linksim.randomness import RowKeys, per_row
 from linksim.schema import TypedConfig
 
 
@@ -61,6 +63,17 @@ class ChannelOutput:
     snr_estimate_db: torch.Tensor | None = None
     pilot_uses: int = 0
 
+    @staticmethod
+    def cat(outputs: Sequence[ChannelOutput]) -> ChannelOutput:
+        """The outputs of consecutive row groups joined into one batch (same ``K`` and pilots)."""
+        estimates = [o.snr_estimate_db for o in outputs]
+        return ChannelOutput(
+            y=torch.cat([o.y for o in outputs]),
+            noise_var=torch.cat([o.noise_var for o in outputs]),
+            snr_estimate_db=None if estimates[0] is None else torch.cat(estimates),  # type: ignore[arg-type]
+            pilot_uses=outputs[0].pilot_uses,
+        )
+
 
 def snr_db_to_noise_var(snr_db: torch.Tensor) -> torch.Tensor:
     """Noise variance N0 per complex channel use for unit Es: ``N0 = 10^(-SNR/10)``. Shape kept."""
@@ -88,6 +101,17 @@ class Channel(nn.Module):
     def forward(self, x: torch.Tensor, snr_db: torch.Tensor) -> ChannelOutput:  # pragma: no cover
         """Send ``x`` ``[B, K]`` (complex, unit average power) at SNR ``snr_db`` ``[B]``."""
         raise NotImplementedError
+
+    def send(self, x: torch.Tensor, snr_db: torch.Tensor, keys: RowKeys | None = None) -> ChannelOutput:
+        """:meth:`forward` with per-row random streams: row ``i``'s noise, fading and pilots'
+        noise are drawn from ``keys.stream("channel")`` row ``i`` alone, so they do not depend on
+        the rest of the batch (:mod:`linksim.randomness`). ``keys=None``: one call, the global streams.
+
+        Shapes as :meth:`forward`. Rows are sent one by one through the same blocks."""
+        if keys is None:
+            return self(x, snr_db)
+        outputs = per_row(keys.stream("channel"), sionna_device(x.device), self, x, snr_db)
+        return ChannelOutput.cat(outputs)
 
     def pilot_uses(self, num_symbols: int) -> int:
         """Channel uses spent on pilots per sample when a sample carries ``num_symbols`` symbols.

@@ -102,18 +102,21 @@ class SourceCodec(abc.ABC):
         A safeguarded interpolation search over the quality index finds the boundary between
         fitting and non-fitting qualities, assuming the size grows with quality: the lowest
         quality is measured first (it answers "nothing fits"), then each probe is the quality
-        where ``log2`` of the size, interpolated linearly between the nearest measured sizes
-        that fit and do not fit (or extrapolated with ``fit_rate_slope`` while no measured size
-        is too large), crosses the budget; a probe that fails to halve the bracket twice in a
-        row is followed by a bisection step. Sizes measured before, by any call on the same
+        where ``log2`` of the size, interpolated linearly between the bracket's ends (the highest
+        probe that fits and the lowest that does not; extrapolated with ``fit_rate_slope`` while
+        no probe was too large), crosses the budget; a probe that fails to halve the bracket twice
+        in a row is followed by a bisection step. Sizes measured before, by any call on the same
         image, are used without encoding again (the rate curve outlives the encoding cache), so
         a sweep over many budgets encodes each image at few qualities.
 
         Because the size is not strictly monotone (rate control can give a slightly smaller file
         at a higher quality), the ``fit_window`` qualities just above the boundary are tried too.
-        The result is the highest fitting quality among all qualities measured on this image,
-        which is the true optimum whenever the size is monotone, or non-monotone only within
-        ``fit_window`` steps of the boundary.
+        The result is the highest fitting quality among those this search visits: the true
+        optimum whenever the size is monotone, or non-monotone only within ``fit_window`` steps
+        of the boundary. The search always starts from the whole quality range and its probes
+        depend on the sizes only, never on which sizes happen to be known already, so the result
+        is a function of the image and the budget alone: the same in every process, batch and
+        order of calls.
 
         Args:
             image: uint8 ``[H, W, 3]`` RGB.
@@ -132,11 +135,8 @@ class SourceCodec(abc.ABC):
 
         if size(0) > budget_bits:
             return None
-        curve = self._rate_curve(key)
-        measured = np.flatnonzero(curve)
-        low = int(measured[curve[measured] <= budget_bits].max())  # highest measured quality that fits
-        too_big = measured[(measured > low) & (curve[measured] > budget_bits)]
-        high = int(too_big.min()) if too_big.size else count  # lowest measured one above it that does not
+        low, high = 0, count  # low fits; high does not (count: no probe above low was too large)
+        fitting = [0]
         target, stalls = math.log2(budget_bits), 0
         while high - low > 1:
             if stalls >= 2:
@@ -146,20 +146,18 @@ class SourceCodec(abc.ABC):
             width = high - low
             if size(probe) <= budget_bits:
                 low = probe
+                fitting.append(probe)
             else:
                 high = probe
             stalls = stalls + 1 if 2 * (high - low) > width else 0
-        for index in range(low + 1, min(low + 1 + self.fit_window, count)):
-            size(index)
-        curve = self._rate_curve(key)
-        best = int(np.flatnonzero((curve > 0) & (curve <= budget_bits)).max())
-        return self._encode_cached(image, key, qualities[best])
+        fitting += [i for i in range(low + 1, min(low + 1 + self.fit_window, count)) if size(i) <= budget_bits]
+        return self._encode_cached(image, key, qualities[max(fitting)])
 
     def _interpolate(self, key: ImageKey, low: int, high: int, target: float) -> int:
         """The quality index predicted to be the highest with ``log2(bits) <= target``.
 
         ``low`` has a measured size that fits; ``high`` is the index of a measured size that does
-        not, or ``len(qualities)`` when none is known above ``low``.
+        not, or ``len(qualities)`` when the search has found none above ``low``.
         """
         curve = self._rate_curve(key)
         start = math.log2(curve[low])

@@ -39,6 +39,7 @@ from linksim.link.fading import GaussMarkovFading, doppler_hz
 from linksim.link.feedback import FeedbackPath
 from linksim.link.policies import RatePolicy
 from linksim.link.trace import SnrTrace
+from linksim.randomness import RowKeys, per_row
 
 
 class FrameChannel(ABC):
@@ -55,8 +56,9 @@ class FrameChannel(ABC):
         """The receiver's pilot-based SNR estimate of every frame ``[T, F]`` (dB)."""
 
     @abstractmethod
-    def send(self, x: torch.Tensor, trial: torch.Tensor, frame: torch.Tensor) -> ChannelOutput:
-        """Symbols ``x`` ``[B, K]`` of the given (trial, frame) pairs (each ``[B]``) through their channel."""
+    def send(self, x: torch.Tensor, trial: torch.Tensor, frame: torch.Tensor, keys: RowKeys | None = None) -> ChannelOutput:
+        """Symbols ``x`` ``[B, K]`` of the given (trial, frame) pairs (each ``[B]``) through their
+        channel, row ``i``'s noise drawn from ``keys`` row ``i`` (see :meth:`Channel.send`)."""
 
 
 class FlatFrames(FrameChannel):
@@ -74,8 +76,8 @@ class FlatFrames(FrameChannel):
             return self.true_snr_db.clone()
         return probe.snr_estimate_db.float().reshape(self.true_snr_db.shape)
 
-    def send(self, x: torch.Tensor, trial: torch.Tensor, frame: torch.Tensor) -> ChannelOutput:
-        return self.channel(x, self.true_snr_db[trial, frame])
+    def send(self, x: torch.Tensor, trial: torch.Tensor, frame: torch.Tensor, keys: RowKeys | None = None) -> ChannelOutput:
+        return self.channel.send(x, self.true_snr_db[trial, frame], keys)
 
 
 class OFDMFrames(FrameChannel):
@@ -123,9 +125,14 @@ class OFDMFrames(FrameChannel):
                                       self.responses(trial, frame, 1)).output
         return probe.snr_estimate_db.float().reshape(trials, frames)
 
-    def send(self, x: torch.Tensor, trial: torch.Tensor, frame: torch.Tensor) -> ChannelOutput:
+    def send(self, x: torch.Tensor, trial: torch.Tensor, frame: torch.Tensor, keys: RowKeys | None = None) -> ChannelOutput:
         snr = torch.full((len(x),), self.nominal_snr_db, device=x.device)
-        return self.channel.simulate(x, snr, self.responses(trial, frame, self.channel.slots(x.shape[1]))).output
+        h = self.responses(trial, frame, self.channel.slots(x.shape[1]))  # [B * S, ...]: the fades are fixed
+        if keys is None:
+            return self.channel.simulate(x, snr, h).output
+        def one(*row: torch.Tensor) -> ChannelOutput:  # noqa: E306
+            return self.channel.simulate(*row).output
+        return ChannelOutput.cat(per_row(keys.stream("channel"), self.channel.device, one, x, snr, h))
 
 
 def frame_channel(channel: Channel, trials: int, frames: int, nominal_snr_db: float, speed: float,

@@ -16,8 +16,11 @@ from typing import Any
 
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
+from diffusers.utils.torch_utils import randn_tensor
 
 from linksim.models.diffusion import Conditioning, ConditionalDenoiser
+
+Generators = torch.Generator | list[torch.Generator] | None
 
 SAMPLERS: dict[str, type] = {
     "ddim": DDIMScheduler,
@@ -50,7 +53,7 @@ class DiffusionReceiverPipeline:
 
     @torch.no_grad()
     def __call__(self, cond: Conditioning, steps: int, strength: float = 1.0, estimate: torch.Tensor | None = None,
-                 generator: torch.Generator | None = None, eta: float = 0.0) -> torch.Tensor:
+                 generator: Generators = None, eta: float = 0.0) -> torch.Tensor:
         """:meth:`sample` without gradients (what a receiver runs)."""
         return self.sample(cond, steps, strength, estimate, generator, eta)
 
@@ -60,7 +63,7 @@ class DiffusionReceiverPipeline:
         steps: int,
         strength: float = 1.0,
         estimate: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
+        generator: Generators = None,
         eta: float = 0.0,
     ) -> torch.Tensor:
         """Sample one image per conditioning row; differentiable in the denoiser's weights (for
@@ -71,7 +74,8 @@ class DiffusionReceiverPipeline:
             steps: denoiser evaluations (>= 1).
             strength: where sampling starts, as a fraction of the schedule (1: pure noise).
             estimate: the DeepJSCC estimate ``[B, 3, H, W]`` in [0, 1], needed when ``strength < 1``.
-            generator: CPU generator for the starting noise (reproducible across devices).
+            generator: CPU generator for the starting noise (reproducible across devices), or one
+                per row (diffusers' convention: row ``i``'s noise from ``generator[i]`` alone).
             eta: DDIM's stochasticity (0: deterministic DDIM, 1: DDPM-like ancestral steps), whose
                 fresh noise also comes from ``generator``; DDIM only.
         """
@@ -86,7 +90,7 @@ class DiffusionReceiverPipeline:
             step_options = {"eta": eta, "generator": generator}
         batch = cond.features.shape[0]
         device = cond.features.device
-        noise = torch.randn((batch, 3, *self.denoiser.image_shape(cond)), generator=generator).to(device)
+        noise = randn_tensor((batch, 3, *self.denoiser.image_shape(cond)), generator=generator, device=device)
         total = max(steps, math.ceil(steps / strength - 1e-9))
         self.scheduler.set_timesteps(total, device=device)
         timesteps = self.scheduler.timesteps[total - steps:]

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from linksim.errors import LinksimError
+from linksim.randomness import RowKeys
 from linksim.schema import TypedConfig
 
 
@@ -39,6 +40,9 @@ class LinkState:
         roi_mask: optional ROI masks ``[B, 1, H, W]`` in [0, 1].
         bler_table: the MCS calibration measured on the channel in use
             (:attr:`~linksim.channels.ChannelConfig.bler_table`), ``None`` if there is none.
+        keys: the rows' random streams (:class:`~linksim.randomness.RowKeys`); a scheme that
+            draws random numbers takes them from ``keys.stream(<its name>)`` so that a row's
+            output does not depend on its batch. ``None``: the global generators.
     """
 
     snr_db: torch.Tensor
@@ -46,6 +50,7 @@ class LinkState:
     roi_weight: float = 0.0
     roi_mask: torch.Tensor | None = None
     bler_table: str | None = None
+    keys: RowKeys | None = None
 
 
 @dataclass(frozen=True)

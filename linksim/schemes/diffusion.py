@@ -88,6 +88,8 @@ class DiffusionScheme(Scheme):
         model = self.deepjscc.model
         estimate, latent, reliability, mask = model.decode_with_inputs(y, noise_var, state.snr_db, ratio, size, amplitude)
         cond = self.denoiser.condition(latent, reliability, mask, state.snr_db, ratio, estimate)
-        # The starting noise comes from the point's seeded global RNG, so a run is reproducible.
-        generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,)).item()))
+        if state.keys is not None:  # each row's noise from its own stream: independent of the batch
+            generator: torch.Generator | list[torch.Generator] = state.keys.stream("sampler").generators()
+        else:  # from the seeded global RNG, so a run is still reproducible
+            generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,)).item()))
         return self.pipeline(cond, self.config.steps, self.config.strength, estimate, generator, self.config.eta)

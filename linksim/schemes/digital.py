@@ -33,7 +33,6 @@ symbols (it sends unit-power Gaussian ones so that the channel layer runs as for
 from __future__ import annotations
 
 import functools
-import math
 from fractions import Fraction
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -331,7 +330,10 @@ class CapacityBound(_CodecScheme):
 
     def transmit(self, images: torch.Tensor, state: LinkState) -> Transmission:
         k = channel_uses(tuple(images.shape[1:]), state.bandwidth_ratio)
-        symbols = torch.complex(torch.randn(len(images), k), torch.randn(len(images), k)) / math.sqrt(2)
+        if state.keys is not None:
+            symbols = state.keys.stream("symbols").randn(k, dtype=torch.complex64)
+        else:
+            symbols = torch.randn(len(images), k, dtype=torch.complex64)
         return Transmission(symbols=symbols.to(images.device), side_info={"pixels": to_uint8(images), "shape": images.shape})
 
     def receive(self, y: torch.Tensor, noise_var: torch.Tensor, tx: Transmission, state: LinkState) -> torch.Tensor:
