@@ -27,6 +27,7 @@ from PIL import Image
 from pydantic import Field
 
 from linksim.errors import DatasetError, LinksimError
+from linksim.inputs import InputFile
 from linksim.schema import StrictModel
 
 
@@ -50,7 +51,7 @@ class MaskFolderRoi(StrictModel):
     """``roi: {source: mask_folder, root: DIR}`` with ``DIR/<image id>.png`` per image."""
 
     source: Literal["mask_folder"] = "mask_folder"
-    root: str
+    root: Annotated[str, InputFile()]
 
 
 RoiConfig = Annotated[Union[CentreRoi, SaliencyRoi, MaskFolderRoi], Field(discriminator="source")]

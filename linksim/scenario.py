@@ -17,11 +17,12 @@ from typing import Annotated, Any, Literal, TypeVar, Union
 
 import numpy as np
 import yaml
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 
 from linksim.channels import CHANNELS
 from linksim.data import ImageSet, available_datasets, load_dataset, native_size_datasets
 from linksim.errors import ScenarioError
+from linksim.inputs import InputFile, input_digests
 from linksim.execution import ExecutionConfig
 from linksim.link import FixedPolicyConfig, LinkConfig, RatePolicyConfig
 from linksim.metrics import available_metrics, region_metrics
@@ -52,7 +53,7 @@ class DatasetConfig(StrictModel):
     image_size: Annotated[int, Field(gt=0, le=8192)] | Literal["native"] = 32
     num_images: int | None = Field(None, gt=0)
     split: str = "test"
-    root: str | None = None
+    root: Annotated[str | None, InputFile()] = None
     subset_seed: int = 0
     crop: Annotated[int, Field(gt=0, le=8192)] | tuple[Annotated[int, Field(gt=0, le=8192)], Annotated[int, Field(gt=0, le=8192)]] | None = None
 
@@ -233,6 +234,7 @@ class Scenario(StrictModel):
     references: list[str] = Field(default_factory=list)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)  # where points run; not in cache keys
     max_points: int = Field(100_000, ge=1)  # a grid larger than this is refused before anything runs
+    _digests: dict[str, str] | None = PrivateAttr(None)
 
     @field_validator("channel", "rate_policy", mode="before")
     @classmethod
@@ -369,6 +371,13 @@ class Scenario(StrictModel):
                                          delay_frames=int(delay)))
         return points
 
+    def input_digests(self) -> dict[str, str]:
+        """SHA-256 of every file the scenario names, by field path (``"schemes[1].checkpoint"``,
+        ``"dataset.root"``...; :mod:`linksim.inputs`), hashed once per scenario object."""
+        if self._digests is None:
+            self._digests = input_digests(self)
+        return self._digests
+
     def scheme_config(self, label: str) -> Any:
         return next(s for s in self.schemes if s.label == label)
 
@@ -415,8 +424,9 @@ class SweepPoint:
     def cache_key(self, scenario: Scenario) -> str:
         """Hash of everything that determines this point's rows, naming its file on disk.
 
-        A change of any input (images, trials, metrics, scheme or channel options) gives a new
-        key, so a resumed run never reuses rows computed under different settings.
+        A change of any input (images, trials, metrics, scheme or channel options, or the
+        content of a file they name: checkpoint, MCS table, dataset, masks, SNR trace) gives a
+        new key, so a resumed run never reuses rows computed under different settings.
         """
         inputs = {
             "point": self.coordinates(),
@@ -431,7 +441,19 @@ class SweepPoint:
         if scenario.link is not None:
             inputs["link"] = scenario.link.model_dump(mode="json")
             inputs["rate_policy"] = scenario.policy_config(self.policy).model_dump(mode="json")
+        # the files of this point's configs only: another scheme's new checkpoint keeps these rows
+        own = ("dataset", "roi", "link", f"channel[{_position(scenario.channel, self.channel)}]",
+               f"schemes[{_position(scenario.schemes, self.scheme)}]")
+        if scenario.link is not None:
+            own += (f"rate_policy[{_position(scenario.rate_policy, self.policy)}]",)
+        files = {k: v for k, v in scenario.input_digests().items() if k.split(".")[0] in own}
+        if files:  # (no key changes for a scenario that names no file)
+            inputs["files"] = files
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _position(entries: list[Any], label: str) -> int:
+    return next(i for i, entry in enumerate(entries) if entry.label == label)
 
 
 def _hash_int(text: str) -> int:

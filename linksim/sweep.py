@@ -129,10 +129,6 @@ class PointEvaluator:
             masks = build_masks(scenario.roi, pixels, ids).to(device) if scenario.roi else None
             self.groups.append(ImageGroup(index, pixels.to(device), masks))
         self.schemes: dict[str, Scheme] = {s.label: build_scheme(s, device) for s in scenario.schemes}
-        for scheme in self.schemes.values():
-            for each in [scheme, *scheme.hindsight_candidates()]:
-                for group in self.groups:
-                    each.prepare(group.pixels)
         self.channels: dict[str, Channel] = {c.label: build_channel(c, device) for c in scenario.channel}
         self._calibrations: dict[tuple[str, str], pd.DataFrame] = {}
 
@@ -549,6 +545,7 @@ def _manifest(scenario: Scenario, device: str, started: float, computed: int, re
         "git": _git_state(),
         "scenario": scenario.name,
         "seed": scenario.seed,
+        "inputs": scenario.input_digests(),  # SHA-256 of every file the scenario names
         "device": device,
         "python": sys.version.split()[0],
         "platform": platform.platform(),

@@ -19,6 +19,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from linksim.errors import LinksimError
+from linksim.inputs import file_digest
+from linksim.results import atomic_write
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 
@@ -117,11 +119,24 @@ def available_checkpoints() -> list[str]:
 
 
 def _sha256(path: Path) -> str:
+    return file_digest(path)
+
+
+def weights_sha256(weights: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict: names, dtypes, shapes and bytes, in name order. Stored in a
+    checkpoint's own metadata (``weights_sha256``) so that a file given by path proves itself."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for name in sorted(weights):
+        tensor = weights[name].detach().cpu().contiguous()
+        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def save_checkpoint(path: Path, weights: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write a checkpoint atomically with ``weights_sha256`` added to its metadata."""
+    metadata = {**metadata, "weights_sha256": weights_sha256(weights)}
+    atomic_write(path, lambda tmp: save_file(weights, str(tmp), metadata=metadata))
 
 
 def _checkpoint_file(name_or_path: str) -> Path:
@@ -140,6 +155,11 @@ def _checkpoint_file(name_or_path: str) -> Path:
     if not path.is_file():
         raise LinksimError(f"checkpoint {path} is not a file")
     return path
+
+
+def checkpoint_files(name_or_path: str) -> list[Path]:
+    """The file a checkpoint field names (the :class:`~linksim.inputs.InputFile` resolver)."""
+    return [_checkpoint_file(name_or_path)]
 
 
 def resolve_checkpoint(name_or_path: str) -> Path:
@@ -180,9 +200,14 @@ def load_checkpoint(name_or_path: str, device: str = "cpu") -> tuple[dict[str, t
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = dict(handle.metadata() or {})
-        return load_file(str(path), device=device), metadata
+        weights = load_file(str(path), device=device)
     except (SafetensorError, OSError, ValueError) as exc:
         raise LinksimError(f"checkpoint {path}: unreadable safetensors file ({exc})") from None
+    recorded = metadata.get("weights_sha256")
+    if recorded is not None and weights_sha256(weights) != recorded:
+        raise LinksimError(f"checkpoint {path}: its weights do not match the SHA-256 in its own metadata "
+                           "(the file is damaged); restore or retrain it")
+    return weights, metadata
 
 
 def export_checkpoint(run_dir: str | Path, name: str, out_dir: Path = CHECKPOINT_DIR) -> tuple[Path, str]:
@@ -198,5 +223,5 @@ def export_checkpoint(run_dir: str | Path, name: str, out_dir: Path = CHECKPOINT
         metadata["ratios"] = json.dumps(config["ratios"])
     target = out_dir / f"{name}.safetensors"
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_file(weights, str(target), metadata=metadata)
+    save_checkpoint(target, weights, metadata)
     return target, _sha256(target)

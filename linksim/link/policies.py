@@ -41,6 +41,7 @@ import torch
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from linksim.errors import ScenarioError
+from linksim.inputs import InputFile
 from linksim.metrics import METRICS
 from linksim.schema import Ratios, TypedConfig, parse_ratio, ratio_label
 
@@ -390,7 +391,7 @@ class TargetQualityPolicyConfig(TypedConfig):
     type: Literal["target_quality"] = "target_quality"
     metric: str = "psnr"
     target: float
-    table: str | None = None
+    table: Annotated[str | None, InputFile()] = None
     scheme: str | None = None
     channel: str | None = None
     roi_weight: float | None = None

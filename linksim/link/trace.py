@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ import torch
 from pydantic import Field, field_validator, model_validator
 
 from linksim.errors import ScenarioError
+from linksim.inputs import InputFile
 from linksim.schema import StrictModel
 
 
@@ -31,7 +33,7 @@ class SnrTrace(StrictModel):
     repeats a trace shorter than the number of frames instead of rejecting it."""
 
     values: list[float] | None = Field(None, min_length=1)
-    csv: str | None = None
+    csv: Annotated[str | None, InputFile()] = None
     column: str = "snr_db"
     cycle: bool = False
 

@@ -94,14 +94,6 @@ class Scheme(nn.Module):
     config_class: ClassVar[type[SchemeConfig]]
     description: ClassVar[str] = ""
 
-    def prepare(self, images: torch.Tensor) -> None:
-        """Called with the evaluation images ``[N, 3, H, W]`` before any point, once per image
-        size of the dataset (default: no-op).
-
-        For what a scheme needs from the dataset as a whole, such as the digital baseline's
-        fallback reconstruction (the dataset mean image).
-        """
-
     def hindsight_candidates(self) -> list[Scheme]:
         """Schemes to try at every point, of which the best (in hindsight) is reported.
 

@@ -19,16 +19,17 @@ column of the results (assumed delivered error-free, e.g. on a control channel; 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import field_validator
 
 from linksim.errors import LinksimError
+from linksim.inputs import InputFile
 from linksim.models.deepjscc import load_deepjscc
 from linksim.schema import ratio_label
 from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses, check_image_size
-from linksim.zoo import check_checkpoint_reference
+from linksim.zoo import check_checkpoint_reference, checkpoint_files
 
 _GAIN_BITS = 16  # the ROI renormalisation gain, sent as a float16
 
@@ -37,7 +38,7 @@ class DeepJSCCConfig(SchemeConfig):
     """``{type: deepjscc, checkpoint: cifar10-deepjscc-v1}`` (a zoo name or a .safetensors path)."""
 
     type: Literal["deepjscc"] = "deepjscc"
-    checkpoint: str = "cifar10-deepjscc-v1"
+    checkpoint: Annotated[str, InputFile(checkpoint_files)] = "cifar10-deepjscc-v1"
 
     @field_validator("checkpoint")
     @classmethod

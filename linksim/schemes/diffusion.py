@@ -11,16 +11,17 @@ stochastic (fresh noise at every step, as in DDPM). Samples are deterministic fo
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from linksim.inputs import InputFile
 from linksim.models.diffusion import load_denoiser
 from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler
 from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, check_image_size
 from linksim.schemes.deepjscc import DeepJSCCConfig, DeepJSCCScheme
-from linksim.zoo import check_checkpoint_reference
+from linksim.zoo import check_checkpoint_reference, checkpoint_files
 
 
 class DiffusionConfig(SchemeConfig):
@@ -30,8 +31,8 @@ class DiffusionConfig(SchemeConfig):
     """
 
     type: Literal["diffusion"] = "diffusion"
-    checkpoint: str = "cifar10-diffusion-v2"
-    deepjscc_checkpoint: str | None = None
+    checkpoint: Annotated[str, InputFile(checkpoint_files)] = "cifar10-diffusion-v2"
+    deepjscc_checkpoint: Annotated[str | None, InputFile(checkpoint_files)] = None
     sampler: Literal["ddim", "dpm-solver"] = "ddim"
     # The defaults are the best setting for cifar10-diffusion-v1 (scenarios/diffusion-sampler-tuning.yaml),
     # the sampler cifar10-diffusion-v2 was then fine-tuned through.

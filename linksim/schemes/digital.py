@@ -20,8 +20,9 @@ Separate source and channel coding, as every DeepJSCC paper plots it:
 4. **Reception.** LLRs from the channel's per-symbol effective noise variance, LDPC decoding,
    CRC check. The image is recovered — exactly the codec's own decode — only if every codeword's
    CRC passes and the stream fitted; otherwise (or on a CRC-undetected error, checked against the
-   sent bits) it is **lost** and the reconstruction is the mean image of the evaluated dataset
-   (as in the literature's BPG + LDPC baselines). Rows say ``decoded`` (True/False), ``mcs``,
+   sent bits) it is **lost** and the reconstruction is a uniform mid-grey image (``LOST_VALUE``):
+   what a receiver can show without knowing the other images of the run, so that a row depends
+   on its own image and channel draws only. Rows say ``decoded`` (True/False), ``mcs``,
    ``mcs_table`` (adaptive), ``source_bits``, ``quality``.
 
 :class:`CapacityBound` is the idealised "codec + capacity" curve: the same codec with
@@ -35,7 +36,7 @@ from __future__ import annotations
 import functools
 from fractions import Fraction
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -45,11 +46,21 @@ from linksim.codecs import CODECS, EncodedImage, SourceCodec, build_codec
 from linksim.digital import (BLER_TABLES, LDPC_DECODERS, MCS_TABLE, BlerTable, CodedModulation, Mcs, bler_table,
                              cached_coded_modulation, resolve_decoder)
 from linksim.errors import LinksimError
+from linksim.inputs import InputFile
 from linksim.schema import StrictModel
 from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses
 
 CodecName = Literal[tuple(CODECS)]  # type: ignore[valid-type]
 _MODULATION_BITS = {"qpsk": 2, "16qam": 4, "64qam": 6, "256qam": 8}
+
+
+def bler_table_files(name: str) -> list[Path]:
+    """The CSV(s) an ``mcs.table`` value stands for: every shipped table for ``auto`` (which one
+    a point uses depends on its channel), the shipped file of a name, or the path itself."""
+    tables = Path(__file__).parents[1] / "digital" / "tables"
+    if name == "auto":
+        return [tables / f"{table}.csv" for table in sorted(BLER_TABLES)]
+    return [tables / f"{name}.csv"] if name in BLER_TABLES else [Path(name)]
 
 
 class McsConfig(StrictModel):
@@ -62,7 +73,7 @@ class McsConfig(StrictModel):
     code_rate: float | None = None
     target_bler: float = Field(0.1, gt=0, lt=1)
     # adaptive: "auto" (the point's channel's calibration, else AWGN's), a shipped one, or a CSV
-    table: str = "auto"
+    table: Annotated[str, InputFile(bler_table_files)] = "auto"
     ldpc_iterations: int = Field(20, ge=1)
     # LDPC decoder: Sionna's BP (any device) or the compiled CPU one; auto = fast on a CPU
     decoder: Literal[LDPC_DECODERS] = "auto"  # type: ignore[valid-type]
@@ -171,24 +182,21 @@ def shared_codec(name: str) -> SourceCodec:
     return build_codec(name, cache_bytes=_CODEC_CACHE_BYTES)
 
 
+LOST_VALUE = 0.5  # every pixel of a lost image (the middle of [0, 1])
+
+
 class _CodecScheme(Scheme):
-    """What both digital schemes share: a source codec and the mean-image fallback."""
+    """What both digital schemes share: a source codec and the reconstruction of a lost image."""
 
     def __init__(self, codec_name: str, device: str) -> None:
         super().__init__()
         self.codec: SourceCodec = shared_codec(codec_name)
         self.device = device
-        self.fallback: dict[tuple[int, int], torch.Tensor] = {}  # mean image [1, 3, H, W] per image size
-
-    def prepare(self, images: torch.Tensor) -> None:
-        self.fallback[tuple(images.shape[-2:])] = images.mean(dim=0, keepdim=True)
 
     def _reconstruct(self, encoded: list[EncodedImage | None], decoded: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-        """Codec decodes where ``decoded`` ``[B]`` is True, the dataset mean image elsewhere."""
-        mean = self.fallback.get(tuple(shape[-2:]))
-        if mean is None:
-            raise LinksimError(f"digital scheme: prepare() was not called with the {shape[-2]}x{shape[-1]} images (no mean image)")
-        out = mean.expand(shape).clone()
+        """Codec decodes where ``decoded`` ``[B]`` is True, mid-grey (``LOST_VALUE``) elsewhere;
+        ``[B, 3, H, W]`` for ``shape``."""
+        out = torch.full(tuple(shape), LOST_VALUE, device=decoded.device)
         for i in torch.nonzero(decoded).flatten().tolist():
             out[i] = from_uint8(encoded[i].decoded[None], out.device)[0]
         return out
@@ -228,11 +236,6 @@ class DigitalScheme(_CodecScheme):
 
     def hindsight_candidates(self) -> list[Scheme]:
         return list(self._candidates)
-
-    def prepare(self, images: torch.Tensor) -> None:
-        super().prepare(images)
-        for candidate in self._candidates:
-            candidate.fallback = self.fallback
 
     def coder(self, mcs: Mcs, k: int) -> CodedModulation:
         """The coded-modulation chain of ``mcs`` over ``k`` channel uses (shared process-wide, so

@@ -28,7 +28,7 @@ from typing import Literal
 
 import torch
 from pydantic import Field, ValidationInfo, field_validator
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from linksim.channels import CHANNELS, build_channel
 from linksim.errors import LinksimError, ScenarioError
@@ -37,6 +37,7 @@ from linksim.models.deepjscc import DeepJSCC, latent_channels_for
 from linksim.roi import centre_masks
 from linksim.results import atomic_write
 from linksim.training.common import TrainerBase, TrainingImages, load_images, lr_at, restore_rng, rng_state, run_training
+from linksim.zoo import save_checkpoint
 from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
 from linksim.schema import Ratios, StrictModel, parse_ratio, ratio_label
 
@@ -235,7 +236,7 @@ class DeepJSCCTrainer(TrainerBase):
                     "roi_input": "true" if self.config.roi_input else "false",
                     "width": str(self.config.width), "downsample": str(self.config.downsample),
                     "image_size": str(self.config.trained_size)}
-        atomic_write(self.out / "last.safetensors", lambda tmp: save_file(weights, str(tmp), metadata=metadata))
+        save_checkpoint(self.out / "last.safetensors", weights, metadata)
         state = {
             "step": self.step, "wall_time": self.wall_time, "optimizer": self.optimizer.state_dict(),
             **rng_state(self.generator, self.device),

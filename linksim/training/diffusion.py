@@ -23,7 +23,6 @@ from pathlib import Path
 import torch
 from diffusers.training_utils import EMAModel
 from pydantic import Field
-from safetensors.torch import save_file
 from sionna.phy import config as sionna_config
 
 from linksim.channels import CHANNELS, build_channel
@@ -36,7 +35,7 @@ from linksim.results import atomic_write
 from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
 from linksim.schema import Ratios, StrictModel
 from linksim.training.common import TrainerBase, TrainingImages, load_images, lr_at, restore_rng, rng_state, run_training
-from linksim.zoo import checkpoint_sha256
+from linksim.zoo import checkpoint_sha256, save_checkpoint
 
 
 class SamplerFinetune(StrictModel):
@@ -245,7 +244,7 @@ class DiffusionTrainer(TrainerBase):
         self.ema.copy_to(self.model.parameters())
         weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         self.ema.restore(self.model.parameters())
-        atomic_write(self.out / "last.safetensors", lambda tmp: save_file(weights, str(tmp), metadata=self.metadata()))
+        save_checkpoint(self.out / "last.safetensors", weights, self.metadata())
         state = {
             "step": self.step, "wall_time": self.wall_time, "model": self.model.state_dict(),
             "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
