@@ -24,7 +24,7 @@ from typing import Annotated, Literal, Union
 import numpy as np
 import torch
 from PIL import Image
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from linksim.errors import DatasetError, LinksimError
 from linksim.inputs import InputFile
@@ -52,6 +52,14 @@ class MaskFolderRoi(StrictModel):
 
     source: Literal["mask_folder"] = "mask_folder"
     root: Annotated[str, InputFile()]
+
+    @field_validator("root")
+    @classmethod
+    def _is_a_folder(cls, value: str) -> str:
+        # whether it holds a mask for every image is known once the dataset is loaded (run)
+        if not Path(value).expanduser().is_dir():
+            raise ValueError(f"{value} does not exist or is not a directory")
+        return value
 
 
 RoiConfig = Annotated[Union[CentreRoi, SaliencyRoi, MaskFolderRoi], Field(discriminator="source")]

@@ -216,7 +216,7 @@ class OutputConfig(StrictModel):
 class Scenario(StrictModel):
     """A complete, validated scenario (see ``scenarios/quickstart.yaml`` for an example)."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=128)  # it names folders and files
     seed: int = Field(0, ge=0, lt=2**63)
     dataset: DatasetConfig
     roi: RoiConfig | None = None
@@ -522,6 +522,8 @@ def read_yaml(path: str | Path, kind: str) -> tuple[Any, yaml.Node | None]:
         where = f"{path}:{line}" if line else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ScenarioError(f"{where}: malformed YAML: {problem}") from None
+    except RecursionError:  # PyYAML parses nested collections recursively
+        raise ScenarioError(f"{path}: malformed YAML: collections nested too deeply") from None
 
 
 ModelT = TypeVar("ModelT", bound=StrictModel)

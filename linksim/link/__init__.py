@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field, model_validator
 
+from linksim.errors import ScenarioError
 from linksim.link.fading import GaussMarkovFading, doppler_hz, frame_correlation
 from linksim.link.feedback import FeedbackConfig, FeedbackPath, quantise_db
 from linksim.link.policies import (
@@ -63,6 +64,11 @@ class LinkConfig(StrictModel):
         if trace is not None and trace.values is not None and len(trace.values) < self.frames and not trace.cycle:
             raise ValueError(f"snr_trace.values: {len(trace.values)} values for {self.frames} frames "
                              "(add values, or set cycle: true to repeat the trace)")
+        if trace is not None and trace.csv is not None:
+            try:  # a CSV is read now, so that validate refuses what run would
+                trace.load(self.frames)
+            except ScenarioError as exc:
+                raise ValueError(str(exc)) from None
         return self
 
     @property
