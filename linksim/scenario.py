@@ -28,15 +28,15 @@ from linksim.link import FixedPolicyConfig, LinkConfig, RatePolicyConfig
 from linksim.metrics import available_metrics, region_metrics
 from linksim.references import read_reference
 from linksim.roi import RoiConfig
-from linksim.schema import StrictModel, parse_ratio
+from linksim.schema import FieldError, StrictModel, parse_ratio
 from linksim.schemes import SCHEMES
 
 SchemeEntry = Annotated[
-    Union[tuple(cls.config_class for cls in SCHEMES.values())],  # type: ignore[valid-type]
+    Union[SCHEMES.config_classes()],  # type: ignore[valid-type]
     Field(discriminator="type"),
 ]
 ChannelEntry = Annotated[
-    Union[tuple(cls.config_class for cls in CHANNELS.values())],  # type: ignore[valid-type]
+    Union[CHANNELS.config_classes()],  # type: ignore[valid-type]
     Field(discriminator="type"),
 ]
 
@@ -265,28 +265,31 @@ class Scenario(StrictModel):
             labels = [entry.label for entry in entries]
             duplicates = sorted({x for x in labels if labels.count(x) > 1})
             if duplicates:
-                raise ValueError(f"{what} names must be unique; give each a distinct 'name' (repeated: {', '.join(duplicates)})")
+                raise FieldError(({"scheme": "schemes"}.get(what, what),),
+                                 f"{what} names must be unique; give each a distinct 'name' (repeated: {', '.join(duplicates)})")
         if self.roi is None:
             needs_roi = [m for m in self.metrics if m in region_metrics()]
             if needs_roi:
-                raise ValueError(f"metrics {', '.join(needs_roi)} need ROI masks: add a roi: block (source: centre | saliency | mask_folder)")
+                raise FieldError(("metrics",), f"{', '.join(needs_roi)} need ROI masks: add a roi: block "
+                                 "(source: centre | saliency | mask_folder)")
             if any(w > 0 for w in self.sweep.roi_weight):
-                raise ValueError("sweep.roi_weight > 0 needs ROI masks: add a roi: block (source: centre | saliency | mask_folder)")
-        for scheme in self.schemes:
+                raise FieldError(("sweep", "roi_weight"), "a weight > 0 needs ROI masks: add a roi: block "
+                                 "(source: centre | saliency | mask_folder)")
+        for i, scheme in enumerate(self.schemes):
             missing = [m for m in scheme.required_metrics() if m not in self.metrics]
             if missing:
-                raise ValueError(f"scheme '{scheme.label}' needs metrics {', '.join(missing)} in metrics:")
+                raise FieldError(("schemes", i), f"scheme '{scheme.label}' needs metrics {', '.join(missing)} in metrics:")
         self._check_link()
         if self.point_count() > self.max_points:
-            raise ValueError(f"the grid has {self.point_count():,} points, above max_points ({self.max_points:,}); "
+            raise FieldError(("sweep",), f"the grid has {self.point_count():,} points, above max_points ({self.max_points:,}); "
                              "shrink the sweep, or raise max_points if you mean it")
         reported = [c for scheme in self.schemes for c in scheme.reported_columns]
         accepted = [f"{m}_vs_snr" for m in dict.fromkeys(self.metrics + reported)]
         if self.link is not None:
             accepted += [f"{m}_vs_ratio" for m in self.metrics] + [f"{m}_time_trace" for m in self.metrics]
-        for plot in self.output.plots or []:
+        for i, plot in enumerate(self.output.plots or []):
             if plot not in accepted:
-                raise ValueError(f"output.plots: unknown plot '{plot}' (accepted: {', '.join(accepted)})")
+                raise FieldError(("output", "plots", i), f"unknown plot '{plot}' (accepted: {', '.join(accepted)})")
         return self
 
     def _check_link(self) -> None:
@@ -295,21 +298,23 @@ class Scenario(StrictModel):
             needs_link = (["sweep.speed"] if self.sweep.speed else []) + (["sweep.delay_frames"] if self.sweep.delay_frames else []) \
                 + [f"rate_policy '{label}'" for label in adaptive]
             if needs_link:
-                raise ValueError(f"{needs_link[0]} needs a time-varying link: add a link: block (link: {{frames: N}})")
+                where = ("sweep",) if needs_link[0].startswith("sweep") else ("rate_policy",)
+                raise FieldError(where, f"{needs_link[0]} needs a time-varying link: add a link: block (link: {{frames: N}})")
             return
         if self.roi is None:
             for policy in self.rate_policy:
                 if any(w > 0 for w in getattr(policy, "roi_weights", None) or []):
                     raise ValueError(f"rate_policy '{policy.label}': roi_weights > 0 need ROI masks: add a roi: block "
                                      "(source: centre | saliency | mask_folder)")
-        for channel in self.channel:
-            evolving = channel.type == "ofdm" and channel.model != "flat"
-            if channel.type != "awgn" and not evolving:
-                what = "ofdm with model flat" if channel.type == "ofdm" else channel.type
-                raise ValueError(f"link: a time-varying link runs over channel type awgn (per-frame flat fading "
-                                 f"from link.speed) or ofdm with a TDL/CDL model; got {what}")
-            if evolving and self.link.snr_trace is not None:
-                raise ValueError("link.snr_trace: a trace sets the SNR of flat frames; use channel type awgn with it")
+        for i, channel in enumerate(self.channel):
+            variation = channel.time_variation
+            if variation is None:
+                able = [c().type for c in CHANNELS.config_classes() if c().time_variation is not None]
+                raise FieldError(("channel", i), f"channel '{channel.label}' cannot carry a time-varying link (link:); "
+                                 f"channel types that can: {', '.join(able)} (ofdm: with a TDL/CDL model)")
+            if variation == "continuous" and self.link.snr_trace is not None:
+                raise FieldError(("link", "snr_trace"), "a trace sets the SNR of flat frames; channel "
+                                 f"'{channel.label}' evolves by itself (use channel type awgn with a trace)")
 
     # -- derived -----------------------------------------------------------------------------
     @property
@@ -543,6 +548,9 @@ def _describe(error: dict[str, Any], source: str, node: yaml.Node | None) -> str
     """One line: ``file:line: field.path: message``."""
     loc = list(error["loc"])
     message = error["msg"].removeprefix("Value error, ")
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, FieldError):
+        loc += list(cause.loc)
     if error["type"] == "unknown_field":
         loc.append(error["ctx"]["field"])
     elif error["type"] == "union_tag_invalid":

@@ -49,6 +49,17 @@ class TypedConfig(StrictModel):
         return self.name or self.type
 
 
+class FieldError(ValueError):
+    """A model-level validation error about one field: reported at that field's line.
+
+    ``raise FieldError(("link",), "message")`` from a ``model_validator`` gives
+    ``file:line-of-link: link: message`` instead of the top of the file."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 def parse_ratio(value: Any) -> float:
     """Parse a bandwidth ratio given as a float, an int or a string such as ``"1/12"``.
 

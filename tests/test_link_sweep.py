@@ -98,7 +98,7 @@ def test_frames_of_a_trial_see_correlated_fading_and_points_are_reproducible(tmp
     ({"rate_policy": [{"type": "target_quality", "target": 25, "table": "t.csv", "calibration_channel": "link"}]},
      "calibration_channel applies"),
     ({"rate_policy": [{"type": "target_quality", "target": 25, "calibration_channel": "tdl"}]}, "calibration_channel"),
-    ({"channel": {"type": "rayleigh"}}, "channel type awgn"),
+    ({"channel": {"type": "rayleigh"}}, "yaml:7: channel: channel 'rayleigh' cannot carry a time-varying link"),
     ({"rate_policy": [{"type": "threshold", "thresholds_db": [0, 5], "ratios": ["1/12", "1/6"], "roi_weights": [0, 1]}]},
      "need ROI masks"),
 ])

@@ -8,12 +8,15 @@ Registered channels (``channel: {type: ...}`` in a scenario):
   equalisers (:mod:`.ofdm`).
 
 All share the conventions of :mod:`.base` and the pilot-based SNR estimator of :mod:`.snr`.
+A channel registers itself with ``@CHANNELS.register`` (its name is its config's ``type``);
+the imports below register the built-in ones.
 """
 
 from __future__ import annotations
 
 from linksim.channels.awgn import AWGNChannel, AWGNConfig
 from linksim.channels.base import (
+    CHANNELS,
     Channel,
     ChannelConfig,
     ChannelOutput,
@@ -23,16 +26,11 @@ from linksim.channels.base import (
 from linksim.channels.fading import RayleighChannel, RayleighConfig
 from linksim.channels.ofdm import OFDMChannel, OFDMConfig
 
-CHANNELS: dict[str, type[Channel]] = {
-    "awgn": AWGNChannel,
-    "rayleigh": RayleighChannel,
-    "ofdm": OFDMChannel,
-}
 
 
 def build_channel(config: ChannelConfig, device: str = "cpu") -> Channel:
     """Instantiate the channel that ``config.type`` names, on ``device``."""
-    return CHANNELS[config.type](config, device=device)
+    return CHANNELS.build(config, device=device)
 
 
 __all__ = [

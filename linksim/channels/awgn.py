@@ -9,13 +9,14 @@ from pydantic import Field, field_validator
 from sionna.phy.channel import AWGN
 
 from linksim.channels.base import (
+    CHANNELS,
     Channel,
     ChannelConfig,
     ChannelOutput,
     sionna_device,
     snr_db_to_noise_var,
 )
-from linksim.channels.fading import BlockLayout
+from linksim.channels.blocks import BlockLayout
 from linksim.channels.snr import estimate_snr_db
 
 
@@ -37,10 +38,15 @@ class AWGNConfig(ChannelConfig):
         return value
 
     @property
+    def time_variation(self) -> Literal["flat_frames", "continuous"] | None:
+        return "flat_frames"
+
+    @property
     def bler_table(self) -> str | None:
         return "awgn"
 
 
+@CHANNELS.register
 class AWGNChannel(Channel):
     """Complex AWGN with a per-sample SNR, so that one batch can hold many SNRs.
 

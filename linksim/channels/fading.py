@@ -13,67 +13,23 @@ treated as extra Gaussian noise, as Sionna's OFDM receivers do).
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field, model_validator
 from sionna.phy.channel import AWGN, RayleighBlockFading
 from sionna.phy.mimo import lmmse_equalizer
 
 from linksim.channels.base import (
+    CHANNELS,
     Channel,
     ChannelConfig,
     ChannelOutput,
     sionna_device,
     snr_db_to_noise_var,
 )
-from linksim.channels.snr import estimate_snr_db, frame_snr_db, pilot_observations
-
-PILOT_SYMBOL = 1.0 + 0.0j  # known unit-power pilot; its phase is irrelevant to LS estimation
-
-
-@dataclass(frozen=True)
-class BlockLayout:
-    """``num_symbols`` data symbols in blocks of ``data_per_block``, each block preceded by
-    ``pilots_per_block`` pilots. The last block may be partial: its padding is dropped, it is no
-    channel use. Frames are ``[B, num_blocks, pilots_per_block + data_per_block]``."""
-
-    num_symbols: int
-    data_per_block: int
-    pilots_per_block: int
-
-    @property
-    def num_blocks(self) -> int:
-        return math.ceil(self.num_symbols / self.data_per_block)
-
-    @property
-    def pilot_uses(self) -> int:
-        """Pilot channel uses per sample."""
-        return self.num_blocks * self.pilots_per_block
-
-    def frame(self, x: torch.Tensor) -> torch.Tensor:
-        """Data ``[B, K]`` -> frame ``[B, num_blocks, P + D]`` with the pilots in front."""
-        b = x.shape[0]
-        data = F.pad(x, (0, self.num_blocks * self.data_per_block - self.num_symbols))
-        data = data.reshape(b, self.num_blocks, self.data_per_block)
-        pilots = torch.full((b, self.num_blocks, self.pilots_per_block), PILOT_SYMBOL,
-                            dtype=x.dtype, device=x.device)
-        return torch.cat([pilots, data], dim=2)
-
-    def split(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Frame ``[B, N, P + D]`` -> LS pilot observations ``[B, N, P]`` and data ``[B, N, D]``."""
-        pilots, data = frame.split([self.pilots_per_block, self.data_per_block], dim=2)
-        return pilot_observations(pilots, torch.tensor(PILOT_SYMBOL, device=frame.device)), data
-
-    def data(self, blocks: torch.Tensor) -> torch.Tensor:
-        """Per-data-symbol values ``[B, N, D]`` (or broadcastable ``[B, N, 1]``) -> ``[B, K]``."""
-        b = blocks.shape[0]
-        blocks = blocks.expand(b, self.num_blocks, self.data_per_block)
-        return blocks.reshape(b, -1)[:, : self.num_symbols]
-
+from linksim.channels.blocks import BlockLayout
+from linksim.channels.snr import estimate_snr_db, frame_snr_db
 
 class RayleighConfig(ChannelConfig):
     """``channel: {type: rayleigh, coherence_symbols: 64, csi: perfect, pilots_per_block: 4}``.
@@ -105,6 +61,7 @@ class RayleighConfig(ChannelConfig):
         return self.pilots_per_block if self.csi == "estimated" else 0
 
 
+@CHANNELS.register
 class RayleighChannel(Channel):
     """Flat block Rayleigh fading with MMSE equalisation and perfect or LS-estimated CSI.
 

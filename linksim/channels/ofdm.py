@@ -69,6 +69,7 @@ from sionna.phy.ofdm import (
 )
 
 from linksim.channels.base import (
+    CHANNELS,
     Channel,
     ChannelConfig,
     ChannelOutput,
@@ -132,6 +133,11 @@ class OFDMConfig(ChannelConfig):
     interpolation: Literal["nn", "lin", "lin_time_avg"] = "lin"
     lmmse_order: Literal["f-t", "t-f"] = "f-t"
     equalizer: Literal["lmmse", "zf"] = "lmmse"
+
+    @property
+    def time_variation(self) -> Literal["flat_frames", "continuous"] | None:
+        # a TDL/CDL realisation evolves with the Doppler; the flat model has no time evolution
+        return None if self.model == "flat" else "continuous"
 
     @property
     def bler_table(self) -> str | None:
@@ -292,6 +298,7 @@ class OFDMFrame:
     slots: int
 
 
+@CHANNELS.register
 class OFDMChannel(Channel):
     """SISO OFDM link over a 3GPP TR 38.901 TDL/CDL or flat Rayleigh channel (Sionna blocks).
 

@@ -139,7 +139,7 @@ def frame_channel(channel: Channel, trials: int, frames: int, nominal_snr_db: fl
                   carrier_frequency: float, frame_duration: float, trace: SnrTrace | None, max_symbols: int,
                   device: str = "cpu") -> FrameChannel:
     """The :class:`FrameChannel` of a link point over ``channel`` (``awgn`` or ``ofdm``)."""
-    if isinstance(channel, OFDMChannel):
+    if channel.config.time_variation == "continuous":  # the channel evolves by itself (OFDMChannel's interface)
         return OFDMFrames(channel, trials, frames, nominal_snr_db, speed, frame_duration, max_symbols)
     return FlatFrames(channel, true_snr(trials, frames, nominal_snr_db, speed, carrier_frequency, frame_duration,
                                         trace, device))

@@ -1,22 +1,22 @@
-"""Transmission schemes: each maps images to channel symbols and back (see :mod:`.base`)."""
+"""Transmission schemes: each maps images to channel symbols and back (see :mod:`.base`).
+
+A scheme registers itself with ``@SCHEMES.register`` (its name is its config's ``type``); the
+imports below are the one place that lists the modules, so importing this package registers
+every built-in scheme.
+"""
 
 from __future__ import annotations
 
-from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses
+from linksim.schemes.base import SCHEMES, LinkState, Scheme, SchemeConfig, Transmission, channel_uses
+from linksim.schemes.softcast import SoftCast, SoftCastConfig  # noqa: I001 (registration order = listing order)
 from linksim.schemes.deepjscc import DeepJSCCConfig, DeepJSCCScheme
-from linksim.schemes.diffusion import DiffusionConfig, DiffusionScheme
 from linksim.schemes.digital import CapacityBound, CapacityConfig, DigitalConfig, DigitalScheme
-from linksim.schemes.softcast import SoftCast, SoftCastConfig
-
-SCHEMES: dict[str, type[Scheme]] = {
-    "softcast": SoftCast, "deepjscc": DeepJSCCScheme, "digital": DigitalScheme, "capacity": CapacityBound,
-    "diffusion": DiffusionScheme,
-}
+from linksim.schemes.diffusion import DiffusionConfig, DiffusionScheme
 
 
 def build_scheme(config: SchemeConfig, device: str = "cpu") -> Scheme:
     """Instantiate the scheme that ``config.type`` names, on ``device``."""
-    return SCHEMES[config.type](config, device=device).to(device)
+    return SCHEMES.build(config, device=device).to(device)
 
 
 __all__ = [

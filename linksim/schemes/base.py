@@ -15,6 +15,7 @@ from torch import nn
 
 from linksim.errors import LinksimError
 from linksim.randomness import RowKeys
+from linksim.registry import Registry
 from linksim.schema import TypedConfig
 
 
@@ -118,3 +119,8 @@ class Scheme(nn.Module):
     ) -> torch.Tensor:  # pragma: no cover
         """Reconstruct images ``[B, 3, H, W]`` (not clipped) from ``y`` ``[B, K]``."""
         raise NotImplementedError
+
+
+SCHEMES: Registry[Scheme] = Registry("scheme")
+"""Every scheme by its config's ``type``: decorate a :class:`Scheme` subclass with
+``@SCHEMES.register`` and import its module in :mod:`linksim.schemes`."""

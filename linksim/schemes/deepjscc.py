@@ -28,7 +28,7 @@ from linksim.errors import LinksimError
 from linksim.inputs import InputFile
 from linksim.models.deepjscc import load_deepjscc
 from linksim.schema import ratio_label
-from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses, check_image_size
+from linksim.schemes.base import SCHEMES, LinkState, Scheme, SchemeConfig, Transmission, channel_uses, check_image_size
 from linksim.zoo import check_checkpoint_reference, checkpoint_files
 
 _GAIN_BITS = 16  # the ROI renormalisation gain, sent as a float16
@@ -47,6 +47,7 @@ class DeepJSCCConfig(SchemeConfig):
         return value
 
 
+@SCHEMES.register
 class DeepJSCCScheme(Scheme):
     """Adaptive-rate, SNR-adaptive DeepJSCC (see :mod:`linksim.models.deepjscc`).
 

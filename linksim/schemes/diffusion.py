@@ -19,7 +19,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from linksim.inputs import InputFile
 from linksim.models.diffusion import load_denoiser
 from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler
-from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, check_image_size
+from linksim.schemes.base import SCHEMES, LinkState, Scheme, SchemeConfig, Transmission, check_image_size
 from linksim.schemes.deepjscc import DeepJSCCConfig, DeepJSCCScheme
 from linksim.zoo import check_checkpoint_reference, checkpoint_files
 
@@ -54,6 +54,7 @@ class DiffusionConfig(SchemeConfig):
         return self
 
 
+@SCHEMES.register
 class DiffusionScheme(Scheme):
     """DeepJSCC transmitter + diffusion receiver.
 

@@ -48,7 +48,7 @@ from linksim.digital import (BLER_TABLES, LDPC_DECODERS, MCS_TABLE, BlerTable, C
 from linksim.errors import LinksimError
 from linksim.inputs import InputFile
 from linksim.schema import StrictModel
-from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses
+from linksim.schemes.base import SCHEMES, LinkState, Scheme, SchemeConfig, Transmission, channel_uses
 
 CodecName = Literal[tuple(CODECS)]  # type: ignore[valid-type]
 _MODULATION_BITS = {"qpsk": 2, "16qam": 4, "64qam": 6, "256qam": 8}
@@ -202,6 +202,7 @@ class _CodecScheme(Scheme):
         return out
 
 
+@SCHEMES.register
 class DigitalScheme(_CodecScheme):
     """Source codec + 5G LDPC + QAM with fixed, adaptive or oracle MCS (see the module docstring).
 
@@ -316,6 +317,7 @@ class DigitalScheme(_CodecScheme):
         return self._reconstruct(encoded, decoded, tx.side_info["shape"])
 
 
+@SCHEMES.register
 class CapacityBound(_CodecScheme):
     """The codec with ``sum_k log2(1 + 1/noise_var_k)`` error-free bits per image (a bound).
 

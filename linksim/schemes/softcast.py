@@ -22,7 +22,7 @@ from pydantic import Field
 
 from linksim.channels.base import snr_db_to_noise_var
 from linksim.errors import LinksimError
-from linksim.schemes.base import LinkState, Scheme, SchemeConfig, Transmission, channel_uses
+from linksim.schemes.base import SCHEMES, LinkState, Scheme, SchemeConfig, Transmission, channel_uses
 
 _MIN_VARIANCE = 1e-12  # keeps λ^(-1/4) finite for flat chunks (they carry no information)
 
@@ -44,6 +44,7 @@ def dct_matrix(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
     return d.to(torch.float32)
 
 
+@SCHEMES.register
 class SoftCast(Scheme):
     """SoftCast over any channel that reports a per-symbol effective noise variance.
 
