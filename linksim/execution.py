@@ -1,13 +1,13 @@
 """Where a sweep's points run: in this process, or on a Ray cluster.
 
-A sweep is a list of independent :class:`~linksim.sweep.PointTask` s, each seeded by its own
+A sweep is a list of independent :class:`~linksim.evaluation.PointTask` s, each seeded by its own
 coordinates only, so they can run anywhere in any order. :func:`build_executor` turns the
 scenario's ``execution:`` block (or the CLI's ``--executor`` options, which override it) into an
-:class:`~linksim.sweep.Executor`:
+:class:`~linksim.evaluation.Executor`:
 
-- ``local`` (default): :class:`~linksim.sweep.LocalExecutor`, point after point in this process.
+- ``local`` (default): :class:`~linksim.evaluation.LocalExecutor`, point after point in this process.
 - ``ray``: :class:`RayExecutor`. One Ray actor per worker builds its own
-  :class:`~linksim.sweep.PointEvaluator` (data, models and channels loaded once per worker),
+  :class:`~linksim.evaluation.PointEvaluator` (data, models and channels loaded once per worker),
   points are its tasks, and the driver writes each finished point exactly as the local executor
   does, so resume, ``--fresh`` and the cache keys are unchanged and either executor can resume
   the other's sweep. A worker that dies is restarted by Ray and its point re-run (actors are
@@ -28,41 +28,20 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-from pydantic import Field
+import pandas as pd
 
 from linksim.errors import LinksimError
-from linksim.schema import StrictModel
-
-if TYPE_CHECKING:  # the sweep imports this module; at run time these come from the caller
-    import pandas as pd
-
-    from linksim.scenario import Scenario
-    from linksim.sweep import Executor, PointEvaluator, PointTask, ProgressCallback
-
-
-class ExecutionConfig(StrictModel):
-    """``execution: {executor: ray, address: auto, workers: 4, gpus_per_worker: 1, threads_per_worker: 2}``.
-
-    ``workers`` defaults to as many as the cluster's CPUs allow at ``threads_per_worker`` each
-    (and, with ``gpus_per_worker``, its GPUs). Not part of any point's cache key: where a point
-    ran does not change its rows.
-    """
-
-    executor: Literal["local", "ray"] = "local"
-    address: str | None = None  # ray: "auto" or HOST:PORT of a running cluster; unset starts a local one
-    workers: int | None = Field(None, ge=1)
-    gpus_per_worker: float = Field(0.0, ge=0)
-    threads_per_worker: int = Field(1, ge=1)
+from linksim.evaluation import Executor, LocalExecutor, PointEvaluator, PointTask, ProgressCallback
+from linksim.randomness import resolve_device
+from linksim.scenario import ExecutionConfig, Scenario, parse_scenario
 
 
 def build_executor(config: ExecutionConfig) -> Executor:
     """The executor ``config`` names."""
     if config.executor == "ray":
         return RayExecutor(config)
-    from linksim.sweep import LocalExecutor
-
     return LocalExecutor()
 
 
@@ -89,14 +68,10 @@ class _ProgressCounter:
 
 
 class _PointWorker:
-    """A Ray actor's state: one :class:`~linksim.sweep.PointEvaluator`, built once."""
+    """A Ray actor's state: one :class:`~linksim.evaluation.PointEvaluator`, built once."""
 
-    def __init__(self, scenario_json: str, threads: int, cwd: str, progress: str) -> None:
+    def __init__(self, scenario_json: str, calibrations: dict, threads: int, cwd: str, progress: str) -> None:
         import torch
-
-        from linksim.randomness import resolve_device
-        from linksim.scenario import parse_scenario
-        from linksim.sweep import PointEvaluator
 
         if os.path.isdir(cwd):  # the scenario's relative paths are the driver's
             os.chdir(cwd)
@@ -110,7 +85,7 @@ class _PointWorker:
         import ray
 
         self.progress = ray.get_actor(progress)
-        self.evaluator = PointEvaluator(scenario, self.device)
+        self.evaluator = PointEvaluator(scenario, self.device, calibrations)
 
     def describe(self) -> dict[str, Any]:
         return {"host": socket.gethostname(), "pid": os.getpid(), "device": self.device, "threads": self.threads}
@@ -158,6 +133,7 @@ class RayExecutor:
         progress: ProgressCallback,
     ) -> Iterator[tuple[PointTask, pd.DataFrame]]:
         scenario: Scenario = getattr(evaluate, "scenario")  # noqa: B009 - a PointEvaluator
+        calibrations = getattr(evaluate, "calibrations", {})  # computed by the driver before the points
         ray = _import_ray()
 
         started = time.perf_counter()
@@ -172,7 +148,7 @@ class RayExecutor:
                        "max_restarts": -1, "max_task_retries": -1}
             actor = ray.remote(_PointWorker).options(**options)
             scenario_json = scenario.model_dump_json(exclude_none=True)
-            pool = [actor.remote(scenario_json, self.config.threads_per_worker, os.getcwd(), counter_name)
+            pool = [actor.remote(scenario_json, calibrations, self.config.threads_per_worker, os.getcwd(), counter_name)
                     for _ in range(min(self._worker_count(ray), len(tasks)))]
             self.workers = ray.get([w.describe.remote() for w in pool])
             self.startup_s = time.perf_counter() - started

@@ -12,8 +12,8 @@ handful of images their choice would not be the sweep's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -21,15 +21,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from linksim.data import centre_crop  # noqa: E402
+from linksim.data import ImageSet, centre_crop  # noqa: E402
 from linksim.metrics import compute_metrics  # noqa: E402
 from linksim.randomness import RowKeys, seed_everything  # noqa: E402
 from linksim.results import atomic_write  # noqa: E402
 from linksim.scenario import Scenario, SweepPoint  # noqa: E402
 from linksim.schema import ratio_label  # noqa: E402
 
-if TYPE_CHECKING:
-    from linksim.sweep import PointEvaluator
+Select = Callable[[list[int]], list[tuple[torch.Tensor, "torch.Tensor | None", list[str]]]]
+Reconstruct = Callable[[str, SweepPoint, torch.Tensor, "torch.Tensor | None", RowKeys], torch.Tensor]
 
 
 def example_snrs(scenario: Scenario) -> list[float]:
@@ -42,29 +42,32 @@ def example_snrs(scenario: Scenario) -> list[float]:
 
 
 @torch.no_grad()
-def render_examples(scenario: Scenario, evaluator: PointEvaluator, path: Path) -> Path:
-    """Run every scheme on the example images at each example SNR and draw the grid to ``path``."""
+def render_examples(scenario: Scenario, images: ImageSet, select: Select, reconstruct: Reconstruct,
+                    schemes: list[str], path: Path) -> Path:
+    """Run ``schemes`` on the example images at each example SNR and draw the grid to ``path``.
+
+    ``select(indices)`` gives the images of dataset ``indices`` as batches of one size (pixels,
+    ROI masks, ids); ``reconstruct(scheme, point, x, masks, keys)`` sends a batch through the
+    link of a still point (both from :class:`linksim.evaluation.PointEvaluator`)."""
     config = scenario.output.examples
     assert config is not None
     ratio = config.bandwidth_ratio or max(scenario.sweep.bandwidth_ratio)
     channel = scenario.channel[0].label
     # Evenly spaced through the dataset: folder datasets are sorted by class.
-    n = len(evaluator.images)
+    n = len(images)
     pick = torch.linspace(0, n - 1, min(config.num_images, n)).round().long().tolist()
-    groups = evaluator.select(pick)  # batches of one image size, in order
-    images = [x for x, _, _ in groups]
-    shown = [label for label, scheme in evaluator.schemes.items() if not scheme.hindsight_candidates()]
+    groups = select(pick)  # batches of one image size, in order
+    originals = [x for x, _, _ in groups]
     names = [m for m in ("psnr", "lpips") if m == "psnr" or m in scenario.metrics]
-    tiles: list[tuple[str, list[torch.Tensor], list[str]]] = [("original", _tiles(images, config.crop), [""] * len(pick))]
+    tiles: list[tuple[str, list[torch.Tensor], list[str]]] = [("original", _tiles(originals, config.crop), [""] * len(pick))]
     for snr in example_snrs(scenario):
-        for label in shown:
+        for label in schemes:
             point = SweepPoint(scheme=label, channel=channel, snr_db=float(snr), bandwidth_ratio=ratio, roi_weight=0.0)
             seed = point.seed(scenario.seed)
             seed_everything(seed)
             reconstructions, captions = [], []
             for x, masks, ids in groups:
-                state = evaluator.point_state(point, x, masks, RowKeys.of(seed, [0] * len(ids), ids))
-                x_hat, _, _ = evaluator.link(evaluator.schemes[label], channel, x, state)
+                x_hat = reconstruct(label, point, x, masks, RowKeys.of(seed, [0] * len(ids), ids))
                 values = compute_metrics(names, x_hat, x)  # of the whole image, also when a crop is shown
                 reconstructions.append(x_hat)
                 captions += [" / ".join(f"{values[m][i]:.3f}" if m == "lpips" else f"{values[m][i]:.1f} dB" for m in names)

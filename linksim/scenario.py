@@ -23,7 +23,6 @@ from linksim.channels import CHANNELS
 from linksim.data import ImageSet, available_datasets, load_dataset, native_size_datasets
 from linksim.errors import ScenarioError
 from linksim.inputs import InputFile, input_digests
-from linksim.execution import ExecutionConfig
 from linksim.link import FixedPolicyConfig, LinkConfig, RatePolicyConfig
 from linksim.metrics import available_metrics, region_metrics
 from linksim.references import read_reference
@@ -211,6 +210,22 @@ class OutputConfig(StrictModel):
     dir: str | None = None
     plots: list[str] | None = None
     examples: ExamplesConfig | None = None
+
+
+class ExecutionConfig(StrictModel):
+    """``execution: {executor: ray, address: auto, workers: 4, gpus_per_worker: 1, threads_per_worker: 2}``.
+
+    ``workers`` defaults to as many as the cluster's CPUs allow at ``threads_per_worker`` each
+    (and, with ``gpus_per_worker``, its GPUs). Not part of any point's cache key: where a point
+    ran does not change its rows.
+    """
+
+    executor: Literal["local", "ray"] = "local"
+    address: str | None = None  # ray: "auto" or HOST:PORT of a running cluster; unset starts a local one
+    workers: int | None = Field(None, ge=1)
+    gpus_per_worker: float = Field(0.0, ge=0)
+    threads_per_worker: int = Field(1, ge=1)
+
 
 
 class Scenario(StrictModel):

@@ -53,10 +53,10 @@ def test_mask_folder(tmp_path, samples):
 
 
 def test_region_metrics_and_roi_weights_need_a_roi_block(tmp_path):
-    with pytest.raises(ScenarioError, match="metrics roi_psnr need ROI masks: add a roi: block"):
+    with pytest.raises(ScenarioError, match="metrics: roi_psnr need ROI masks: add a roi: block"):
         parse_scenario(small_scenario(tmp_path, metrics=["psnr", "roi_psnr"]))
     sweep = {"snr_db": [0], "bandwidth_ratio": [0.5], "roi_weight": [0, 1]}
-    with pytest.raises(ScenarioError, match=r"sweep.roi_weight > 0 needs ROI masks"):
+    with pytest.raises(ScenarioError, match=r"sweep.roi_weight: a weight > 0 needs ROI masks"):
         parse_scenario(small_scenario(tmp_path, sweep=sweep))
     with pytest.raises(ScenarioError, match=r"roi\.source: unknown type 'eyes' \(accepted: 'centre', 'saliency', 'mask_folder'\)"):
         parse_scenario(small_scenario(tmp_path, roi={"source": "eyes"}))

@@ -16,7 +16,8 @@ import pytest
 
 from linksim.results import POINT_COLUMNS
 from linksim.scenario import parse_scenario
-from linksim.sweep import LocalExecutor, replot, run_sweep
+from linksim.evaluation import LocalExecutor
+from linksim.sweep import replot, run_sweep
 from tests.conftest import small_scenario
 
 

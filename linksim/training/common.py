@@ -122,6 +122,7 @@ class TrainerBase:
 # Steps timed before a time budget fixes the step count (after a few that warm caches and kernels),
 # and the share of the budget kept for evaluations and checkpoints.
 _BUDGET_WARMUP, _BUDGET_PROBE, _BUDGET_RESERVE = 5, 20, 0.1
+_BUDGET_PROBE_SHARE = 0.25  # the probe ends early once this share of the budget is spent
 
 
 def _fit_budget(trainer: Trainer, seconds_per_step: float, remaining_s: float) -> None:
@@ -152,17 +153,21 @@ def run_training(trainer: Trainer, resume: bool = False, progress: bool = True,
     write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), trainer.out / "config.yaml")
     losses: list[float] = []
     started = time.time() - trainer.wall_time
-    invoked, first_step, probe_start = time.time(), trainer.step, 0.0
+    invoked, first_step, probe_start, fitted = time.time(), trainer.step, 0.0, False
     with tqdm(total=config.steps, initial=trainer.step, desc=config.name, unit="step", disable=not progress) as bar:
         while trainer.step < config.steps:
             losses.append(trainer.train_step())
             bar.update(1)
-            if time_budget_s is not None:
+            if time_budget_s is not None and not fitted:
                 done = trainer.step - first_step
                 if done == _BUDGET_WARMUP:
                     probe_start = time.time()
-                elif done == _BUDGET_WARMUP + _BUDGET_PROBE:
-                    _fit_budget(trainer, (time.time() - probe_start) / _BUDGET_PROBE, time_budget_s - (time.time() - invoked))
+                # after the probe, or earlier on a machine so slow that a quarter of the budget is gone
+                elif done == _BUDGET_WARMUP + _BUDGET_PROBE or (
+                        done > _BUDGET_WARMUP and time.time() - invoked > _BUDGET_PROBE_SHARE * time_budget_s):
+                    fitted = True
+                    seconds_per_step = (time.time() - probe_start) / (done - _BUDGET_WARMUP)
+                    _fit_budget(trainer, seconds_per_step, time_budget_s - (time.time() - invoked))
                     config, bar.total = trainer.config, trainer.config.steps
                     write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), trainer.out / "config.yaml")
             out_of_time = time_budget_s is not None and time.time() - invoked > time_budget_s
