@@ -96,7 +96,7 @@ def seeded_streams(seed: int, device: str) -> Iterator[None]:
     sionna_generator = sionna_config.torch_rng(device)
     saved_sionna, saved_torch = sionna_generator.get_state(), torch.random.get_rng_state()
     sionna_generator.manual_seed(seed)
-    torch.manual_seed(seed)
+    torch.default_generator.manual_seed(seed)  # the CPU one only: torch.manual_seed would also reseed CUDA's
     try:
         yield
     finally:
