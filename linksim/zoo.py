@@ -218,9 +218,8 @@ def export_checkpoint(run_dir: str | Path, name: str, out_dir: Path = CHECKPOINT
     weights = load_file(str(run_dir / "last.safetensors"))
     with safe_open(str(run_dir / "last.safetensors"), framework="pt") as handle:
         metadata = dict(handle.metadata() or {})
+    # the trainer wrote the rest (config, ratios...); config.yaml holds the effective settings
     metadata.update({"name": name, "config": json.dumps(config)})
-    if config.get("ratios") is not None:
-        metadata["ratios"] = json.dumps(config["ratios"])
     target = out_dir / f"{name}.safetensors"
     out_dir.mkdir(parents=True, exist_ok=True)
     save_checkpoint(target, weights, metadata)

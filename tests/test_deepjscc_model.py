@@ -238,3 +238,17 @@ def test_roi_loss_weights_roi_pixels(tmp_path):
     plain = (x_hat - images).pow(2).mean()
     assert trainer._loss(x_hat, images, weight_map).item() == pytest.approx(plain.item() * 4 / 1.75, rel=1e-5)
     assert trainer.train_step() > 0
+
+
+def test_a_training_runs_own_checkpoint_works_as_a_schemes_path(tmp_path):
+    from linksim.scenario import parse_scenario
+    from linksim.sweep import run_sweep
+
+    from conftest import small_scenario
+
+    out = train_deepjscc(_tiny_config(tmp_path / "run", 3), progress=False)
+    scenario = small_scenario(tmp_path / "sweep", metrics=["psnr"],
+                              schemes=[{"type": "deepjscc", "checkpoint": str(out / "last.safetensors")}],
+                              sweep={"snr_db": [10], "bandwidth_ratio": ["1/6"], "roi_weight": [0.0]})
+    rows = run_sweep(parse_scenario(scenario), progress=False).rows
+    assert len(rows) == 6 * 2 and rows["psnr"].notna().all()

@@ -22,6 +22,7 @@ and RNG state for ``--resume``) and ``config.yaml``. Deterministic for a seed.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Literal
@@ -235,7 +236,10 @@ class DeepJSCCTrainer(TrainerBase):
         metadata = {"step": str(self.step), "latent_channels": str(self.config.latent_channels),
                     "roi_input": "true" if self.config.roi_input else "false",
                     "width": str(self.config.width), "downsample": str(self.config.downsample),
-                    "image_size": str(self.config.trained_size)}
+                    "image_size": str(self.config.trained_size),
+                    # what a scheme needs to use the file directly (a run's last.safetensors works as a path)
+                    "ratios": json.dumps(self.config.ratios),
+                    "config": json.dumps(self.config.model_dump(mode="json"))}
         save_checkpoint(self.out / "last.safetensors", weights, metadata)
         state = {
             "step": self.step, "wall_time": self.wall_time, "optimizer": self.optimizer.state_dict(),

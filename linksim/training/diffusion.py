@@ -235,6 +235,8 @@ class DiffusionTrainer(TrainerBase):
             "deepjscc_checkpoint": self.config.deepjscc_checkpoint,
             "deepjscc_sha256": checkpoint_sha256(self.config.deepjscc_checkpoint),
             "image_size": str(self.model.config.image_size),
+            "config": json.dumps(self.config.model_dump(mode="json")),
+            **({"ratios": json.dumps(self.config.ratios)} if self.config.ratios is not None else {}),
             **({"finetune": self.config.finetune.model_dump_json(), "init_sha256": self.init_sha256}
                if self.config.finetune else {}),
         }
