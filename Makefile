@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/linksim run scenarios/quickstart.yaml
+	$(BIN)/linksim run scenarios/demo.yaml
 
 test: setup
 	$(BIN)/python -m pytest -q
