@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.linksim-installed
 
-.PHONY: setup demo test clean-venv
+.PHONY: setup demo notebooks test clean-venv
 
 setup: $(STAMP)
 
@@ -22,6 +22,10 @@ $(STAMP): pyproject.toml Makefile
 
 demo: setup
 	$(BIN)/linksim run scenarios/demo.yaml
+
+# Re-execute the notebooks at full size, outputs saved in place (CI runs them at a reduced size).
+notebooks: setup
+	cd notebooks && for nb in *.ipynb; do ../$(BIN)/jupyter execute --inplace "$$nb"; done
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ examples:
                                                     paired per-image differences against a baseline
   linksim train deepjscc --config configs/train-deepjscc-cifar10-cpu.yaml
   linksim train diffusion --config configs/train-diffusion-cifar10-cpu.yaml
+  linksim train segmenter --config configs/train-segmenter-camvid-cpu.yaml
   linksim calibrate-mcs --out bler-rayleigh.csv --channel "{type: rayleigh}"
                                                     measure the BLER table the adaptive MCS uses
   linksim list                                      schemes, channels, codecs, MCS table, checkpoints,
@@ -80,12 +82,13 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", type=Path, metavar="FILE", help="also write the table as CSV")
 
     train = sub.add_parser(
-        "train", help="train a model (deepjscc, diffusion)",
+        "train", help="train a model (deepjscc, diffusion, segmenter)",
         description="Train a model from a YAML config; writes loss.csv, eval.csv, last.safetensors and "
         "state.pt to the config's out folder, checkpointing periodically. Uses CUDA when present.",
     )
-    train.add_argument("model", choices=["deepjscc", "diffusion"], help="which model to train: the DeepJSCC "
-                       "encoder/decoder, or the receiver's diffusion denoiser on a frozen DeepJSCC checkpoint")
+    train.add_argument("model", choices=list(TRAINERS), help="which model to train: the DeepJSCC "
+                       "encoder/decoder, the receiver's diffusion denoiser on a frozen DeepJSCC checkpoint, or "
+                       "the CamVid segmenter that scores semantic preservation (miou)")
     train.add_argument("--config", type=Path, required=True, metavar="FILE", help="training config YAML "
                        "(see configs/train-deepjscc-cifar10-cpu.yaml, configs/train-diffusion-cifar10-cpu.yaml)")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the out folder")
@@ -151,14 +154,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    if args.model == "diffusion":
-        from linksim.training.diffusion import load_diffusion_train_config as load_config
-        from linksim.training.diffusion import train_diffusion as train
-    else:
-        from linksim.training.deepjscc import load_train_config as load_config
-        from linksim.training.deepjscc import train_deepjscc as train
+# model -> (module, config loader, training function); imported on use (they pull in torch)
+TRAINERS = {
+    "deepjscc": ("linksim.training.deepjscc", "load_train_config", "train_deepjscc"),
+    "diffusion": ("linksim.training.diffusion", "load_diffusion_train_config", "train_diffusion"),
+    "segmenter": ("linksim.training.segmentation", "load_segmenter_train_config", "train_segmenter"),
+}
 
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    module, load_name, train_name = TRAINERS[args.model]
+    trainer = importlib.import_module(module)
+    load_config, train = getattr(trainer, load_name), getattr(trainer, train_name)
     config = load_config(args.config)
     try:
         if args.time_budget is not None and args.time_budget <= 0:

@@ -13,6 +13,8 @@ Datasets (``DATASETS`` maps name -> description and loader):
 - ``skimage-samples``: deterministic random crops of the colour photographs that ship inside the
   scikit-image wheel, so a fresh machine can run the quickstart with no data at all.
 - ``kodak``: the 24 Kodak originals, every file checked against its published SHA-256.
+- ``camvid``: CamVid street scenes with their 11-class label maps (``ImageSet.labels``);
+  ``image_size`` is the height, the width keeps the 4:3 aspect (:mod:`linksim.camvid`).
 
 Common rules: ``num_images`` picks a seeded random subset (``subset_seed``) that does not depend on
 file-system or archive order; images that are not ``S x S`` get their shorter side resized to
@@ -75,11 +77,19 @@ class ImageSet:
         ids: ``N`` stable, human-readable ids (e.g. ``"test/cat/0042.jpg"``,
             ``"cifar10/test/00042"``, ``"astronaut/crop003"``, ``"kodim01"``).
         name: the dataset name (a key of :data:`DATASETS`).
+        labels: ``[N, H, W]`` uint8 class maps (``camvid``: 0-10, 11 void), or ``None`` for a
+            dataset without them.
     """
 
     images: torch.Tensor | list[torch.Tensor]
     ids: list[str]
     name: str
+    labels: torch.Tensor | None = None
+
+    @property
+    def has_labels(self) -> bool:
+        """Whether every image comes with a per-pixel class map (``labels``)."""
+        return self.labels is not None
 
     def __post_init__(self) -> None:
         shapes = [tuple(self.images.shape[1:])] if isinstance(self.images, torch.Tensor) else \
@@ -88,6 +98,8 @@ class ImageSet:
             raise ValueError(f"images must be [N, 3, H, W] or a list of [3, H, W], got {shapes[:3]}")
         if len(self.ids) != len(self.images):
             raise ValueError(f"{len(self.ids)} ids for {len(self.images)} images")
+        if self.labels is not None and (not self.uniform or tuple(self.labels.shape) != (len(self), *self.images.shape[-2:])):
+            raise ValueError(f"labels must be [N, H, W] matching the images, got {tuple(self.labels.shape)}")
 
     @classmethod
     def from_pixels(cls, pixels: Sequence[np.ndarray], ids: list[str], name: str) -> "ImageSet":
@@ -136,6 +148,7 @@ class DatasetInfo:
     description: str
     loader: Callable[..., ImageSet]
     native: bool = False
+    labels: bool = False  # gives per-pixel class maps (what the semantic metrics and schemes need)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -357,7 +370,7 @@ def _find_cifar10(root: Path) -> Path | None:
 
 def _download(url: str, target: Path, md5: str) -> None:
     """Stream ``url`` to ``target`` with a progress bar; DatasetError if it fails or mismatches."""
-    from tqdm.auto import tqdm  # only needed here; keeps `import linksim.data` light
+    from tqdm import tqdm  # only needed here; keeps `import linksim.data` light
 
     digest = hashlib.md5()
     try:
@@ -592,6 +605,21 @@ def _load_kodak(
 
 
 # ----------------------------------------------------------------------------------------------
+# camvid: street scenes with per-pixel class labels
+
+
+def _load_camvid(
+    *, image_size: int | None, num_images: int | None, split: str, root: str | Path | None, subset_seed: int
+) -> ImageSet:
+    """CamVid (:mod:`linksim.camvid`) with its label maps; ``image_size`` is the height (the
+    width keeps the 4:3 aspect: 120 -> 120x160), native 360x480."""
+    from linksim.camvid import read_camvid
+
+    pixels, labels, ids = read_camvid(_existing_root(root, "camvid"), split, image_size, num_images, subset_seed)
+    return ImageSet(_to_tensor(pixels), ids, "camvid", torch.from_numpy(labels))
+
+
+# ----------------------------------------------------------------------------------------------
 # Registry and entry point
 
 
@@ -614,12 +642,23 @@ DATASETS: dict[str, DatasetInfo] = {
         _load_kodak,
         native=True,
     ),
+    "camvid": DatasetInfo(
+        "CamVid street scenes with 11-class label maps from root (<root>/<split>.tar); image_size = height, 4:3",
+        _load_camvid,
+        native=True,
+        labels=True,
+    ),
 }
 
 
 def available_datasets() -> list[str]:
     """Names accepted by :func:`load_dataset`, in registry order."""
     return list(DATASETS)
+
+
+def labelled_datasets() -> list[str]:
+    """Names of the datasets whose images come with per-pixel class maps."""
+    return [name for name, info in DATASETS.items() if info.labels]
 
 
 def native_size_datasets() -> list[str]:
@@ -642,7 +681,8 @@ def _centre_crop(images: ImageSet, crop: tuple[int, int]) -> ImageSet:
             raise DatasetError(f"dataset.crop: {h}x{w} is larger than image {images.ids[int(index[0])]} "
                                f"({group.shape[-2]}x{group.shape[-1]})")
         stacked[index] = centre_crop(group, h, w)
-    return ImageSet(stacked, images.ids, images.name)
+    labels = None if images.labels is None else centre_crop(images.labels, h, w).contiguous()
+    return ImageSet(stacked, images.ids, images.name, labels)
 
 
 def load_dataset(

@@ -21,9 +21,10 @@ from linksim.data import ImageSet
 from linksim.errors import ScenarioError
 from linksim.link import FeedbackPath, RatePolicy, TargetQualityPolicyConfig, build_policy
 from linksim.link.schedule import frame_channel, plan_frames
-from linksim.metrics import compute_metrics
+from linksim.metrics import compute_metrics, set_level_metrics
 from linksim.randomness import RowKeys, seed_everything
 from linksim.roi import build_masks
+from linksim.set_metrics import SetMetrics
 from linksim.scenario import Scenario, SweepPoint
 from linksim.schemes import LinkState, Scheme, Transmission, build_scheme, channel_uses
 
@@ -198,7 +199,8 @@ class PointEvaluator:
                     tx: Transmission, received: ChannelOutput, **columns: Any) -> pd.DataFrame:
         """Result rows of one batch: ``columns`` first, then image, pilot and side-information
         columns, the metrics, the scheme's columns and the receiver's SNR estimate."""
-        values = compute_metrics(self.scenario.metrics, x_hat, x, roi_mask=mask)
+        labels = None if self.images.labels is None else self.images.labels[index].to(self.device)
+        values = compute_metrics(self.scenario.metrics, x_hat, x, roi_mask=mask, labels=labels)
         frame = {
             **columns,
             "image_index": index.numpy(),
@@ -225,7 +227,7 @@ class PointEvaluator:
         point, scenario = task.point, self.scenario
         seed_everything(task.seed)
         trials, batch_size = scenario.monte_carlo.trials, scenario.monte_carlo.batch_size
-        frames = []
+        frames, sets = [], self._set_metrics(task)
         for group in self.groups:
             n_images = len(group.index)
             k = channel_uses(tuple(group.pixels.shape[1:]), point.bandwidth_ratio)
@@ -242,11 +244,20 @@ class PointEvaluator:
                 x_hat, tx, received = self.link(scheme, self.still_channel(point.channel, state), x, state)
                 frames.append(self._batch_rows(x, index, mask, x_hat, tx, received,
                                                trial=trial.numpy(), channel_uses=k))
+                if sets is not None:
+                    sets.add(x_hat, x)
                 progress(len(flat))
         rows = pd.concat(frames, ignore_index=True)
+        if sets is not None:
+            rows = rows.assign(**sets.values())
         if len(self.groups) > 1:  # rows in (trial, image) order, as for one size
             rows = rows.sort_values(["trial", "image_index"], kind="stable", ignore_index=True)
         return self._coordinates(rows, point, channel_uses=rows.pop("channel_uses").to_numpy())
+
+    def _set_metrics(self, task: PointTask) -> SetMetrics | None:
+        """The collector of the point's set-level metrics, if the scenario asks for any."""
+        names = [m for m in self.scenario.metrics if m in set_level_metrics()]
+        return SetMetrics(names, task.seed) if names else None
 
     def _policy(self, point: SweepPoint, scheme: Scheme) -> RatePolicy:
         config = self.scenario.policy_config(point.policy)
@@ -283,7 +294,7 @@ class PointEvaluator:
         roi = (plan.roi_weight.reshape(-1).cpu() if plan.roi_weight is not None
                else torch.full((len(flat),), point.roi_weight))
         true_flat, estimate, known = (t.reshape(-1) for t in (plan.true_snr_db, plan.estimate_db, plan.known_db))
-        batches = []
+        batches, sets = [], self._set_metrics(task)
         for c, w in sorted({(int(c), float(w)) for c, w in zip(choice.tolist(), roi.tolist())}):
             ratio = policy.ratios[c]
             k = channel_uses(tuple(self.pixels.shape[1:]), ratio)
@@ -303,6 +314,11 @@ class PointEvaluator:
                     frame=(members % n_frames).numpy(), true_snr_db=true_flat[on_device].cpu().numpy(),
                     snr_estimate_db=estimate[on_device].cpu().numpy(), fed_back_snr_db=known[on_device].cpu().numpy(),
                     ratio=ratio, frame_roi_weight=w, channel_uses=k))
+                if sets is not None:
+                    sets.add(x_hat, x)
                 progress(len(members))
-        rows = pd.concat(batches, ignore_index=True).sort_values(["trial", "frame"], ignore_index=True)
+        rows = pd.concat(batches, ignore_index=True)
+        if sets is not None:
+            rows = rows.assign(**sets.values())
+        rows = rows.sort_values(["trial", "frame"], ignore_index=True)
         return self._coordinates(rows, point)

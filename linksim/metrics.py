@@ -417,11 +417,13 @@ class MetricSpec:
     """
 
     name: str
-    fn: MetricFn
+    fn: MetricFn | None  # None for the semantic metrics (see :func:`compute_metrics`)
     label: str
     higher_is_better: bool
     unit: str = ""
     region: str = "all"
+    needs_labels: bool = False  # scored against the dataset's label maps (``miou``, ``pixel_accuracy``)
+    set_level: bool = False  # one value per point, over its images (``fd_alex``, ``kid_alex``)
 
 
 METRICS: dict[str, MetricSpec] = {
@@ -432,6 +434,13 @@ METRICS: dict[str, MetricSpec] = {
     "roi_psnr": MetricSpec("roi_psnr", psnr, "ROI PSNR [dB]", higher_is_better=True, unit="dB", region="roi"),
     "bg_psnr": MetricSpec("bg_psnr", psnr, "background PSNR [dB]", higher_is_better=True, unit="dB", region="background"),
     "roi_lpips": MetricSpec("roi_lpips", lpips, "ROI LPIPS (AlexNet)", higher_is_better=False, region="roi"),
+    # the reconstruction segmented by the zoo's CamVid segmenter, against the label map (per image)
+    "miou": MetricSpec("miou", None, "mIoU of the segmented reconstruction", higher_is_better=True, needs_labels=True),
+    "pixel_accuracy": MetricSpec("pixel_accuracy", None, "pixel accuracy of the segmented reconstruction",
+                                 higher_is_better=True, needs_labels=True),
+    # distribution distances between a point's reconstructions and originals (linksim.set_metrics)
+    "fd_alex": MetricSpec("fd_alex", None, "Fréchet distance (AlexNet conv5)", higher_is_better=False, set_level=True),
+    "kid_alex": MetricSpec("kid_alex", None, "KID x 1000 (AlexNet conv5)", higher_is_better=False, set_level=True),
 }
 
 
@@ -445,22 +454,47 @@ def region_metrics() -> list[str]:
     return [name for name, spec in METRICS.items() if spec.region != "all"]
 
 
+def set_level_metrics() -> list[str]:
+    """Metrics with one value per point (computed by the evaluator, not per image)."""
+    return [name for name, spec in METRICS.items() if spec.set_level]
+
+
+def label_metrics() -> list[str]:
+    """Metrics that need the dataset's label maps."""
+    return [name for name, spec in METRICS.items() if spec.needs_labels]
+
+
 @torch.no_grad()
 def compute_metrics(
-    names: Sequence[str], x: torch.Tensor, y: torch.Tensor, roi_mask: torch.Tensor | None = None
+    names: Sequence[str], x: torch.Tensor, y: torch.Tensor, roi_mask: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """The named metrics of reconstructions ``x`` against references ``y`` ``[B, 3, H, W]``; each ``[B]``.
 
-    ``roi_mask`` ``[B, 1, H, W]`` is used by the region metrics (``roi_*``, ``bg_*``) only.
+    ``roi_mask`` ``[B, 1, H, W]`` is used by the region metrics (``roi_*``, ``bg_*``) only;
+    ``labels`` ``[B, H, W]`` (class maps) by the semantic metrics only, which segment ``x`` once
+    with the zoo's segmenter (:func:`linksim.semantic_metrics.segmentation_scores`). Set-level
+    metrics (``fd_alex``, ``kid_alex``) have no per-image value and are left out of the result.
     """
     unknown = [name for name in names if name not in METRICS]
     if unknown:
         raise MetricError(f"unknown metric '{unknown[0]}' (accepted: {', '.join(METRICS)})")
     masks = {"all": None, "roi": roi_mask, "background": None if roi_mask is None else 1 - roi_mask}
-    values = {}
+    names = [name for name in names if not METRICS[name].set_level]  # per point: see linksim.set_metrics
+    values: dict[str, torch.Tensor] = {}
+    semantic = [name for name in names if METRICS[name].needs_labels]
+    if semantic:
+        if labels is None:
+            raise MetricError(f"metric '{semantic[0]}' needs label maps: use a dataset that has them (camvid)")
+        from linksim.semantic_metrics import segmentation_scores  # loads the segmenter only when asked
+
+        scores = segmentation_scores(x, labels)
+        values.update({name: scores[name] for name in semantic})
     for name in names:
         spec = METRICS[name]
+        if spec.needs_labels:
+            continue
         if spec.region != "all" and roi_mask is None:
             raise MetricError(f"metric '{name}' needs ROI masks: add a roi: block to the scenario")
-        values[name] = spec.fn(x, y, masks[spec.region])
-    return values
+        values[name] = spec.fn(x, y, masks[spec.region])  # type: ignore[misc]
+    return {name: values[name] for name in names}

@@ -106,7 +106,8 @@ def read_rows(path: Path) -> pd.DataFrame:
 
 
 def summarize(rows: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """Mean, std, 95% CI of the mean and count per sweep point, scheme and metric.
+    """Mean, std, 95% CI of the mean and count per sweep point, scheme and metric; a set-level
+    metric (whose rows carry ``<metric>_ci95_low``/``_high``) gives its point value and own CI.
 
     Args:
         rows: tidy rows with the :func:`point_columns` and one column per metric.
@@ -116,6 +117,16 @@ def summarize(rows: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
         Long-form frame: point columns ``+ [metric, mean, std, ci95_low, ci95_high, count]``.
     """
     keys = point_columns(rows)
+    # A set-level metric (linksim.set_metrics) carries one value and its own CI on every row of a point.
+    own_ci = [m for m in metrics if f"{m}_ci95_low" in rows.columns]
+    metrics = [m for m in metrics if m not in own_ci]
+    if own_ci:
+        per_point = rows.groupby(keys, sort=False)
+        sets = pd.concat([per_point.agg(mean=(m, "first"), ci95_low=(f"{m}_ci95_low", "first"),
+                                        ci95_high=(f"{m}_ci95_high", "first"), count=(m, "size"))
+                          .reset_index().assign(metric=m, std=float("nan")) for m in own_ci])
+        if not metrics:
+            return sets[keys + ["metric", "mean", "std", "ci95_low", "ci95_high", "count"]].reset_index(drop=True)
     long = rows.melt(id_vars=keys, value_vars=list(metrics), var_name="metric")
     long["value"] = long["value"].astype(float)  # flags such as ``decoded`` average to a rate
     grouped = long.groupby(keys + ["metric"], sort=False)["value"]
@@ -125,6 +136,8 @@ def summarize(rows: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     half = stats.t.ppf(0.975, dof) * summary["std"] / summary["count"].pow(0.5)
     summary["ci95_low"] = summary["mean"] - half
     summary["ci95_high"] = summary["mean"] + half
+    if own_ci:
+        summary = pd.concat([summary, sets], ignore_index=True)
     return summary[keys + ["metric", "mean", "std", "ci95_low", "ci95_high", "count"]]
 
 

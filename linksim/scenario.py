@@ -20,11 +20,11 @@ import yaml
 from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 
 from linksim.channels import CHANNELS
-from linksim.data import ImageSet, available_datasets, load_dataset, native_size_datasets
+from linksim.data import ImageSet, available_datasets, labelled_datasets, load_dataset, native_size_datasets
 from linksim.errors import ScenarioError
 from linksim.inputs import InputFile, input_digests
 from linksim.link import FixedPolicyConfig, LinkConfig, RatePolicyConfig
-from linksim.metrics import available_metrics, region_metrics
+from linksim.metrics import available_metrics, label_metrics, region_metrics
 from linksim.references import read_reference
 from linksim.roi import RoiConfig
 from linksim.schema import FieldError, StrictModel, parse_ratio
@@ -290,6 +290,10 @@ class Scenario(StrictModel):
             if any(w > 0 for w in self.sweep.roi_weight):
                 raise FieldError(("sweep", "roi_weight"), "a weight > 0 needs ROI masks: add a roi: block "
                                  "(source: centre | saliency | mask_folder)")
+        needs_labels = [m for m in self.metrics if m in label_metrics()]
+        if needs_labels and self.dataset.name not in labelled_datasets():
+            raise FieldError(("metrics",), f"{', '.join(needs_labels)} need label maps, and dataset "
+                             f"'{self.dataset.name}' has none (datasets with labels: {', '.join(labelled_datasets())})")
         for i, scheme in enumerate(self.schemes):
             missing = [m for m in scheme.required_metrics() if m not in self.metrics]
             if missing:

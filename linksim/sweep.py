@@ -42,7 +42,7 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from linksim import __version__
 from linksim.errors import LinksimError

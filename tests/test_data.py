@@ -370,7 +370,7 @@ def test_skimage_samples_errors():
 
 
 def test_registry_and_request_errors():
-    assert available_datasets() == list(DATASETS) == ["skimage-samples", "image_folder", "cifar10", "kodak"]
+    assert available_datasets() == list(DATASETS) == ["skimage-samples", "image_folder", "cifar10", "kodak", "camvid"]
     assert all(info.description and callable(info.loader) for info in DATASETS.values())
     with raises_dataset_error("dataset.name", "'mnist'", "skimage-samples, image_folder, cifar10"):
         load_dataset("mnist", image_size=32)

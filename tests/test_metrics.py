@@ -191,14 +191,18 @@ def test_compute_metrics_and_registry():
     values = compute_metrics(["psnr", "ms_ssim", "lpips"], x, y)
     assert list(values) == ["psnr", "ms_ssim", "lpips"]
     assert all(v.shape == (2,) and v.dtype == torch.float32 and not v.requires_grad for v in values.values())
-    assert available_metrics() == ["psnr", "ssim", "ms_ssim", "lpips", "roi_psnr", "bg_psnr", "roi_lpips"]
+    assert available_metrics() == ["psnr", "ssim", "ms_ssim", "lpips", "roi_psnr", "bg_psnr", "roi_lpips",
+                                   "miou", "pixel_accuracy", "fd_alex", "kid_alex"]
     assert (METRICS["psnr"].unit, METRICS["psnr"].label) == ("dB", "PSNR [dB]")
-    assert [METRICS[n].higher_is_better for n in available_metrics()] == [True, True, True, False, True, True, False]
+    assert [METRICS[n].higher_is_better for n in available_metrics()] == [True, True, True, False, True, True, False,
+                                                                          True, True, False, False]
+    # set-level metrics have no per-image value: asked for with others, they are left out
+    assert list(compute_metrics(["fd_alex", "psnr"], x, y)) == ["psnr"]
 
 
 def test_user_errors_are_metric_errors():
     x = torch.rand(2, 3, 32, 32)
-    with pytest.raises(MetricError, match=r"unknown metric 'fid' \(accepted: psnr, ssim, ms_ssim, lpips, roi_psnr, bg_psnr, roi_lpips\)"):
+    with pytest.raises(MetricError, match=r"unknown metric 'fid' \(accepted: psnr, ssim, ms_ssim, lpips, roi_psnr, bg_psnr, roi_lpips, miou, pixel_accuracy, fd_alex, kid_alex\)"):
         compute_metrics(["fid"], x, x)
     with pytest.raises(MetricError, match="same shape"):
         psnr(x, x[..., :16])

@@ -152,7 +152,7 @@ def calibrate_mcs(
         A frame with columns ``channel, mcs, channel_uses, snr_db, bler, blocks``. MCS that do
         not fit a block length (too few symbols for a codeword) are skipped with a note.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     if max_blocks < 1 or min_errors < 1:
         raise ValueError("max_blocks and min_errors must be >= 1")

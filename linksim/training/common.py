@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import yaml
 from sionna.phy import config as sionna_config
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from linksim.data import read_image_folder
 from linksim.errors import LinksimError

@@ -1,0 +1,167 @@
+"""Train the CamVid segmenter (:class:`~linksim.models.segmentation.Segmenter`).
+
+Each step draws ``batch_size`` training images at a random scale (one of ``heights``), a random
+``crop`` of each (the whole image at the smallest height when the crop equals it) and a random
+left-right flip, and minimises the class-weighted cross-entropy (void pixels ignored). Class
+weights: ``sqrt-median`` = the square root of median-frequency balancing (SegNet's weights,
+softened so that the rare bicyclist class does not dominate), or ``none``.
+Every ``checkpoint_every`` steps ``eval.csv`` gets the set-level mIoU and pixel accuracy on the
+``val`` and ``test`` splits at the smallest height (whole images). Writes ``loss.csv``,
+``eval.csv``, ``last.safetensors`` (with the architecture and the latest scores in its metadata),
+``state.pt`` for ``--resume`` and ``config.yaml``. Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+import torch
+from pydantic import Field, model_validator
+from safetensors.torch import load_file
+
+from linksim.camvid import CLASSES, NUM_CLASSES, VOID, read_camvid
+from linksim.errors import LinksimError
+from linksim.inputs import InputFile
+from linksim.models.segmentation import KIND, Segmenter, SegmenterConfig
+from linksim.results import atomic_write
+from linksim.scenario import read_yaml, validate_yaml_data
+from linksim.schema import StrictModel
+from linksim.semantic_metrics import confusion, miou, pixel_accuracy
+from linksim.training.common import TrainerBase, lr_at, restore_rng, rng_state, run_training
+from linksim.zoo import save_checkpoint
+
+
+class SegmenterTrainConfig(StrictModel):
+    """``linksim train segmenter --config FILE``."""
+
+    name: str = "camvid-segmenter"
+    seed: int = 0
+    root: Annotated[str, InputFile()] = "../shared/data/camvid"
+    heights: list[int] = Field(default_factory=lambda: [120, 150, 180])
+    crop: tuple[int, int] = (120, 160)
+    widths: tuple[int, ...] = (24, 48, 96, 192)
+    class_weighting: Literal["sqrt-median", "none"] = "sqrt-median"
+    steps: int = Field(12000, ge=1)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    lr_min: float = Field(2e-5, ge=0)
+    warmup_steps: int = Field(200, ge=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    checkpoint_every: int = Field(1000, ge=1)
+    log_every: int = Field(50, ge=1)
+    eval_images: int | None = Field(None, ge=1)  # per split; None = all (101 val, 233 test)
+    out: str = "runs/segmenter"
+    device: str = "auto"
+    threads: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> SegmenterTrainConfig:
+        multiple = SegmenterConfig(classes=CLASSES, widths=self.widths).multiple
+        if min(self.heights) < self.crop[0] or min(h * 4 // 3 for h in self.heights) < self.crop[1]:
+            raise ValueError(f"crop {self.crop} is larger than the smallest training size (height {min(self.heights)})")
+        if any(side % multiple for side in (*self.crop, min(self.heights), min(self.heights) * 4 // 3)):
+            raise ValueError(f"crop {self.crop} and the smallest height {min(self.heights)} (and its width) "
+                             f"must be multiples of {multiple}")
+        return self
+
+
+def load_segmenter_train_config(path: str | Path) -> SegmenterTrainConfig:
+    """Read a training config; one-line :class:`ScenarioError` on any problem."""
+    data, node = read_yaml(path, "training config")
+    return validate_yaml_data(SegmenterTrainConfig, data, str(path), node, "training config")
+
+
+def class_weights(labels: np.ndarray, how: str) -> torch.Tensor:
+    """``[C]`` cross-entropy weights from the training label maps ``[N, H, W]``."""
+    if how == "none":
+        return torch.ones(NUM_CLASSES)
+    counts = np.bincount(labels.ravel(), minlength=VOID + 1)[:NUM_CLASSES].astype(np.float64)
+    frequency = counts / counts.sum()
+    return torch.tensor(np.sqrt(np.median(frequency) / np.maximum(frequency, 1e-12)), dtype=torch.float32)
+
+
+class SegmenterTrainer(TrainerBase):
+    def __init__(self, config: SegmenterTrainConfig) -> None:
+        super().__init__(config)
+        self.scales = [read_camvid(config.root, "train", h)[:2] for h in config.heights]
+        small = min(config.heights)
+        self.eval_sets = {split: read_camvid(config.root, split, small, config.eval_images)[:2] for split in ("val", "test")}
+        self.architecture = SegmenterConfig(classes=CLASSES, widths=config.widths)
+        self.model = Segmenter(self.architecture).to(self.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.weights = class_weights(self.scales[0][1], config.class_weighting).to(self.device)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.scores: dict[str, float] = {}
+
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images ``[B, 3, h, w]`` in [0, 1] and labels ``[B, h, w]`` (draws: scale, image, offsets, flip)."""
+        g, (ch, cw) = self.generator, self.config.crop
+        images, labels = [], []
+        for _ in range(self.config.batch_size):
+            pixels, maps = self.scales[int(torch.randint(len(self.scales), (1,), generator=g))]
+            i = int(torch.randint(len(pixels), (1,), generator=g))
+            u, v = torch.rand(2, generator=g).tolist()
+            top, left = int(u * (pixels.shape[1] - ch + 1)), int(v * (pixels.shape[2] - cw + 1))
+            image = torch.from_numpy(pixels[i, top : top + ch, left : left + cw]).permute(2, 0, 1)
+            label = torch.from_numpy(maps[i, top : top + ch, left : left + cw])
+            if torch.rand(1, generator=g) < 0.5:
+                image, label = image.flip(-1), label.flip(-1)
+            images.append(image)
+            labels.append(label)
+        return torch.stack(images).float().div_(255).to(self.device), torch.stack(labels).long().to(self.device)
+
+    def train_step(self) -> float:
+        c = self.config
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(self.step, c.lr, c.lr_min, c.warmup_steps, c.steps)
+        images, labels = self._batch()
+        loss = torch.nn.functional.cross_entropy(self.model(images), labels, weight=self.weights, ignore_index=VOID)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.step += 1
+        return loss.item()
+
+    @torch.no_grad()
+    def evaluate(self) -> list[dict[str, float]]:
+        self.model.eval()
+        rows = []
+        for split, (pixels, maps) in self.eval_sets.items():
+            images = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div_(255).to(self.device)
+            pred = self.model.predict(images)
+            matrix = confusion(pred, torch.from_numpy(maps).to(self.device), NUM_CLASSES, VOID).sum(0)
+            rows.append({"step": self.step, "split": split, "images": len(pixels),
+                         "miou": miou(matrix), "pixel_accuracy": pixel_accuracy(matrix)})
+            self.scores[split] = rows[-1]["miou"]
+        self.model.train()
+        return rows
+
+    def save(self) -> None:
+        weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        metadata = {"kind": KIND, "step": str(self.step), "segmenter": self.architecture.model_dump_json(),
+                    "scores": json.dumps(self.scores), "config": self.config.model_dump_json()}
+        save_checkpoint(self.out / "last.safetensors", weights, metadata)
+        state = {"step": self.step, "wall_time": self.wall_time, "optimizer": self.optimizer.state_dict(),
+                 **rng_state(self.generator, self.device)}
+        atomic_write(self.out / "state.pt", lambda tmp: torch.save(state, tmp))
+
+    def resume(self) -> None:
+        if not (self.out / "state.pt").is_file():
+            raise LinksimError(f"{self.out}: nothing to resume (no state.pt); start without --resume")
+        self.model.load_state_dict(load_file(str(self.out / "last.safetensors"), device=str(self.device)))
+        state = torch.load(self.out / "state.pt", map_location="cpu", weights_only=False)
+        self.optimizer.load_state_dict(state["optimizer"])
+        restore_rng(state, self.generator, self.device)
+        self.step, self.wall_time = state["step"], state["wall_time"]
+
+    def loss_columns(self, mean_loss: float) -> tuple[dict[str, float], str]:
+        return {"loss": mean_loss}, f"loss {mean_loss:.3f}"
+
+
+def train_segmenter(config: SegmenterTrainConfig, resume: bool = False, progress: bool = True,
+                    time_budget_s: float | None = None) -> Path:
+    """Run (or resume) training (see :func:`run_training`); returns the output folder."""
+    return run_training(SegmenterTrainer(config), resume, progress, time_budget_s)
