@@ -110,3 +110,32 @@ def read_camvid(root: str | Path, split: str, height: int | None = None, num_ima
         bad = int(np.argmax(maps.reshape(len(maps), -1).max(1) > VOID))
         raise DatasetError(f"dataset.root: {path}:{labels[names[bad]]} has class index {int(maps[bad].max())} > {VOID}")
     return pixels, maps, [f"camvid/{split}/{name}" for name in names]
+
+
+class LabelledCrops:
+    """What a trainer draws CamVid batches from: the ``split`` at several heights (random scale),
+    random ``crop = (h, w)`` crops and random left-right flips, images with their label maps."""
+
+    def __init__(self, root: str | Path, split: str, heights: list[int], crop: tuple[int, int]) -> None:
+        self.scales = [read_camvid(root, split, h)[:2] for h in heights]
+        self.crop = crop
+
+    def sample(self, batch_size: int, generator: "torch.Generator") -> tuple["torch.Tensor", "torch.Tensor"]:
+        """Images ``[B, 3, h, w]`` float in [0, 1] and labels ``[B, h, w]`` int64 (draws per image:
+        scale, image, offsets, flip)."""
+        import torch
+
+        g, (ch, cw) = generator, self.crop
+        images, labels = [], []
+        for _ in range(batch_size):
+            pixels, maps = self.scales[int(torch.randint(len(self.scales), (1,), generator=g))]
+            i = int(torch.randint(len(pixels), (1,), generator=g))
+            u, v = torch.rand(2, generator=g).tolist()
+            top, left = int(u * (pixels.shape[1] - ch + 1)), int(v * (pixels.shape[2] - cw + 1))
+            image = torch.from_numpy(pixels[i, top : top + ch, left : left + cw]).permute(2, 0, 1)
+            label = torch.from_numpy(maps[i, top : top + ch, left : left + cw])
+            if torch.rand(1, generator=g) < 0.5:
+                image, label = image.flip(-1), label.flip(-1)
+            images.append(image)
+            labels.append(label)
+        return torch.stack(images).float().div_(255), torch.stack(labels).long()

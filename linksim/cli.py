@@ -22,6 +22,7 @@ examples:
   linksim train deepjscc --config configs/train-deepjscc-cifar10-cpu.yaml
   linksim train diffusion --config configs/train-diffusion-cifar10-cpu.yaml
   linksim train segmenter --config configs/train-segmenter-camvid-cpu.yaml
+  linksim train map-diffusion --config configs/train-map-diffusion-camvid-cpu.yaml
   linksim calibrate-mcs --out bler-rayleigh.csv --channel "{type: rayleigh}"
                                                     measure the BLER table the adaptive MCS uses
   linksim list                                      schemes, channels, codecs, MCS table, checkpoints,
@@ -82,13 +83,14 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", type=Path, metavar="FILE", help="also write the table as CSV")
 
     train = sub.add_parser(
-        "train", help="train a model (deepjscc, diffusion, segmenter)",
+        "train", help="train a model (deepjscc, diffusion, segmenter, map-diffusion)",
         description="Train a model from a YAML config; writes loss.csv, eval.csv, last.safetensors and "
         "state.pt to the config's out folder, checkpointing periodically. Uses CUDA when present.",
     )
     train.add_argument("model", choices=list(TRAINERS), help="which model to train: the DeepJSCC "
                        "encoder/decoder, the receiver's diffusion denoiser on a frozen DeepJSCC checkpoint, or "
-                       "the CamVid segmenter that scores semantic preservation (miou)")
+                       "the CamVid segmenter that scores semantic preservation (miou), or the map-conditioned denoiser "
+                       "of the semantic-map schemes")
     train.add_argument("--config", type=Path, required=True, metavar="FILE", help="training config YAML "
                        "(see configs/train-deepjscc-cifar10-cpu.yaml, configs/train-diffusion-cifar10-cpu.yaml)")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the out folder")
@@ -159,6 +161,7 @@ TRAINERS = {
     "deepjscc": ("linksim.training.deepjscc", "load_train_config", "train_deepjscc"),
     "diffusion": ("linksim.training.diffusion", "load_diffusion_train_config", "train_diffusion"),
     "segmenter": ("linksim.training.segmentation", "load_segmenter_train_config", "train_segmenter"),
+    "map-diffusion": ("linksim.training.map_diffusion", "load_map_diffusion_train_config", "train_map_diffusion"),
 }
 
 

@@ -21,20 +21,19 @@ import json
 from pathlib import Path
 
 import torch
-from diffusers.training_utils import EMAModel
 from pydantic import Field
 from sionna.phy import config as sionna_config
 
 from linksim.channels import CHANNELS, build_channel
-from linksim.errors import LinksimError, ScenarioError
+from linksim.errors import ScenarioError
 from linksim.metrics import lpips, psnr
 from linksim.models.deepjscc import load_deepjscc
 from linksim.models.diffusion import ConditionalDenoiser, Conditioning, DenoiserConfig, load_denoiser
 from linksim.pipelines.diffusion import SAMPLERS, DiffusionReceiverPipeline, sampling_scheduler, training_scheduler
-from linksim.results import atomic_write
 from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
 from linksim.schema import Ratios, StrictModel
-from linksim.training.common import TrainerBase, TrainingImages, load_images, lr_at, restore_rng, rng_state, run_training
+from linksim.training.common import TrainingImages, load_images, lr_at, run_training
+from linksim.training.denoising import EmaTrainer, denoising_loss
 from linksim.zoo import checkpoint_sha256, save_checkpoint
 
 
@@ -111,7 +110,7 @@ def load_diffusion_train_config(path: str | Path) -> DiffusionTrainConfig:
     return config
 
 
-class DiffusionTrainer(TrainerBase):
+class DiffusionTrainer(EmaTrainer):
     """Owns the frozen DeepJSCC, the denoiser, its EMA, the optimiser, data and channel."""
 
     def __init__(self, config: DiffusionTrainConfig) -> None:
@@ -138,8 +137,7 @@ class DiffusionTrainer(TrainerBase):
                 self.model, sampling_scheduler(config.finetune.sampler, self.scheduler.config))
         else:
             self.model, self.scheduler = ConditionalDenoiser(config.model).to(self.device), training_scheduler()
-        self.ema = EMAModel(self.model.parameters(), decay=config.ema_decay)
-        self.ema.to(self.device)
+        self.init_ema(config.ema_decay)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=0.0)
         self.channel = build_channel(config.channel, self.device)
         self.generator = torch.Generator().manual_seed(config.seed)
@@ -169,25 +167,11 @@ class DiffusionTrainer(TrainerBase):
             group["lr"] = lr_at(self.step, config.lr, config.lr_min, config.warmup_steps, config.steps)
         images, snr, ratio = self._batch()
         cond, estimate = self._condition(images, snr, ratio)
-        loss = self._sampler_loss(images, cond, estimate) if config.finetune else self._denoising_loss(images, cond)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.optimizer.step()
-        self.ema.step(self.model.parameters())
-        self.step += 1
-        return loss.item()
-
-    def _denoising_loss(self, images: torch.Tensor, cond: Conditioning) -> torch.Tensor:
-        """The DDPM objective (v-prediction MSE) at uniform timesteps in ``timestep_range``."""
-        g = self.generator
-        clean = images * 2 - 1
-        noise = torch.randn(clean.shape, generator=g).to(self.device)
-        low, high = self.config.timestep_range
-        t = torch.randint(low, high, (len(images),), generator=g).to(self.device)
-        noisy = self.scheduler.add_noise(clean, noise, t)
-        target = self.scheduler.get_velocity(clean, noise, t)
-        return (self.model(noisy, t, cond) - target).pow(2).mean()
+        if config.finetune:
+            loss = self._sampler_loss(images, cond, estimate)
+        else:
+            loss = denoising_loss(self.model, self.scheduler, images, cond, self.generator, config.timestep_range)
+        return self.step_optimizer(loss)
 
     def _sampler_loss(self, images: torch.Tensor, cond: Conditioning, estimate: torch.Tensor) -> torch.Tensor:
         """LPIPS and MSE of a receiver sample, backpropagated through every sampling step."""
@@ -199,9 +183,10 @@ class DiffusionTrainer(TrainerBase):
     def evaluate(self) -> list[dict[str, float]]:
         """PSNR and LPIPS of EMA samples (``eval_sampler``, ``eval_steps``, ``eval_strength``) and
         of the DeepJSCC estimate at each evaluation (SNR, ratio), on the same noise draws."""
-        self.ema.store(self.model.parameters())
-        self.ema.copy_to(self.model.parameters())
-        self.model.eval()
+        with self.ema_weights():
+            return self._evaluate()
+
+    def _evaluate(self) -> list[dict[str, float]]:
         pipeline = DiffusionReceiverPipeline(self.model, sampling_scheduler(self.config.eval_sampler, self.scheduler.config))
         rows = []
         for ratio in self.config.eval_ratios:
@@ -222,8 +207,6 @@ class DiffusionTrainer(TrainerBase):
                 sionna_config.torch_rng(self.device).set_state(sionna_state)
                 rows.append({"step": self.step, "ratio": ratio, "snr_db": snr_db,
                              **{k: torch.cat(v).mean().item() for k, v in values.items()}})
-        self.ema.restore(self.model.parameters())
-        self.model.train()
         return rows
 
     # -- persistence -------------------------------------------------------------------------
@@ -240,33 +223,6 @@ class DiffusionTrainer(TrainerBase):
             **({"finetune": self.config.finetune.model_dump_json(), "init_sha256": self.init_sha256}
                if self.config.finetune else {}),
         }
-
-    def save(self) -> None:
-        self.ema.store(self.model.parameters())
-        self.ema.copy_to(self.model.parameters())
-        weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        self.ema.restore(self.model.parameters())
-        save_checkpoint(self.out / "last.safetensors", weights, self.metadata())
-        state = {
-            "step": self.step, "wall_time": self.wall_time, "model": self.model.state_dict(),
-            "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
-            **rng_state(self.generator, self.device),
-        }
-        atomic_write(self.out / "state.pt", lambda tmp: torch.save(state, tmp))
-
-    def resume(self) -> None:
-        if not (self.out / "state.pt").is_file():
-            raise LinksimError(f"{self.out}: nothing to resume (no state.pt); start without --resume")
-        state = torch.load(self.out / "state.pt", map_location="cpu", weights_only=False)
-        self.model.load_state_dict(state["model"])
-        self.ema.load_state_dict(state["ema"])
-        self.ema.to(self.device)
-        self.optimizer.load_state_dict(state["optimizer"])
-        restore_rng(state, self.generator, self.device)
-        self.step, self.wall_time = state["step"], state["wall_time"]
-
-    def loss_columns(self, mean_loss: float) -> tuple[dict[str, float], str]:
-        return {"loss": mean_loss}, f"loss {mean_loss:.4f}"
 
 
 def train_diffusion(config: DiffusionTrainConfig, resume: bool = False, progress: bool = True,

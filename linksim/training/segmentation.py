@@ -22,7 +22,7 @@ import torch
 from pydantic import Field, model_validator
 from safetensors.torch import load_file
 
-from linksim.camvid import CLASSES, NUM_CLASSES, VOID, read_camvid
+from linksim.camvid import CLASSES, NUM_CLASSES, VOID, LabelledCrops, read_camvid
 from linksim.errors import LinksimError
 from linksim.inputs import InputFile
 from linksim.models.segmentation import KIND, Segmenter, SegmenterConfig
@@ -86,38 +86,22 @@ def class_weights(labels: np.ndarray, how: str) -> torch.Tensor:
 class SegmenterTrainer(TrainerBase):
     def __init__(self, config: SegmenterTrainConfig) -> None:
         super().__init__(config)
-        self.scales = [read_camvid(config.root, "train", h)[:2] for h in config.heights]
+        self.crops = LabelledCrops(config.root, "train", config.heights, config.crop)
         small = min(config.heights)
         self.eval_sets = {split: read_camvid(config.root, split, small, config.eval_images)[:2] for split in ("val", "test")}
         self.architecture = SegmenterConfig(classes=CLASSES, widths=config.widths)
         self.model = Segmenter(self.architecture).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.weights = class_weights(self.scales[0][1], config.class_weighting).to(self.device)
+        self.weights = class_weights(self.crops.scales[0][1], config.class_weighting).to(self.device)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.scores: dict[str, float] = {}
-
-    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images ``[B, 3, h, w]`` in [0, 1] and labels ``[B, h, w]`` (draws: scale, image, offsets, flip)."""
-        g, (ch, cw) = self.generator, self.config.crop
-        images, labels = [], []
-        for _ in range(self.config.batch_size):
-            pixels, maps = self.scales[int(torch.randint(len(self.scales), (1,), generator=g))]
-            i = int(torch.randint(len(pixels), (1,), generator=g))
-            u, v = torch.rand(2, generator=g).tolist()
-            top, left = int(u * (pixels.shape[1] - ch + 1)), int(v * (pixels.shape[2] - cw + 1))
-            image = torch.from_numpy(pixels[i, top : top + ch, left : left + cw]).permute(2, 0, 1)
-            label = torch.from_numpy(maps[i, top : top + ch, left : left + cw])
-            if torch.rand(1, generator=g) < 0.5:
-                image, label = image.flip(-1), label.flip(-1)
-            images.append(image)
-            labels.append(label)
-        return torch.stack(images).float().div_(255).to(self.device), torch.stack(labels).long().to(self.device)
 
     def train_step(self) -> float:
         c = self.config
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, c.lr, c.lr_min, c.warmup_steps, c.steps)
-        images, labels = self._batch()
+        images, labels = self.crops.sample(c.batch_size, self.generator)
+        images, labels = images.to(self.device), labels.to(self.device)
         loss = torch.nn.functional.cross_entropy(self.model(images), labels, weight=self.weights, ignore_index=VOID)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
