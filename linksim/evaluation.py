@@ -46,12 +46,30 @@ ProgressCallback = Callable[[int], None]
 
 @dataclass(frozen=True)
 class ImageGroup:
-    """The evaluation images of one size: dataset indices ``[n]``, pixels ``[n, 3, H, W]`` and
-    ROI masks ``[n, 1, H, W]`` (``None`` without a ``roi:`` block), on the evaluation device."""
+    """The evaluation images of one size: dataset indices ``[n]``, pixels ``[n, 3, H, W]``, ROI
+    masks ``[n, 1, H, W]`` (``None`` without a ``roi:`` block) and label maps ``[n, H, W]``
+    (``None`` for a dataset without them), on the evaluation device."""
 
     index: torch.Tensor
     pixels: torch.Tensor
     roi_masks: torch.Tensor | None
+    labels: torch.Tensor | None = None
+
+    def rows(self, local: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Pixels, ROI masks and label maps of the group's rows ``local``."""
+        pick = lambda t: None if t is None else t[local]  # noqa: E731
+        return self.pixels[local], pick(self.roi_masks), pick(self.labels)
+
+
+@dataclass(frozen=True)
+class ImageBatch:
+    """Images of one size with what belongs to them: pixels ``[b, 3, H, W]``, ROI masks
+    ``[b, 1, H, W]`` or ``None``, label maps ``[b, H, W]`` or ``None``, and image ids."""
+
+    pixels: torch.Tensor
+    roi_masks: torch.Tensor | None
+    labels: torch.Tensor | None
+    ids: list[str]
 
 
 @dataclass(frozen=True)
@@ -111,7 +129,8 @@ class PointEvaluator:
         for index, pixels in self.images.size_groups():
             ids = [self.images.ids[i] for i in index.tolist()]
             masks = build_masks(scenario.roi, pixels, ids).to(device) if scenario.roi else None
-            self.groups.append(ImageGroup(index, pixels.to(device), masks))
+            labels = None if self.images.labels is None else self.images.labels[index].to(device)
+            self.groups.append(ImageGroup(index, pixels.to(device), masks, labels))
         self.schemes: dict[str, Scheme] = {s.label: build_scheme(s, device) for s in scenario.schemes}
         self.channels: dict[str, Channel] = {c.label: build_channel(c, device) for c in scenario.channel}
 
@@ -127,16 +146,15 @@ class PointEvaluator:
         assert len(self.groups) == 1, "only for datasets of one image size"
         return self.groups[0].roi_masks
 
-    def select(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor | None, list[str]]]:
-        """Images ``[b, 3, H, W]``, ROI masks and image ids of dataset ``indices``, batched by
-        image size (groups in order of first appearance, order kept within a group)."""
+    def select(self, indices: list[int]) -> list[ImageBatch]:
+        """The images of dataset ``indices``, batched by image size (groups in order of first
+        appearance, order kept within a group)."""
         batches, wanted = [], set(indices)
         for group in self.groups:
             local = [j for j, i in enumerate(group.index.tolist()) if i in wanted]
             if local:
-                at = torch.tensor(local, device=self.device)
                 ids = [self.images.ids[int(group.index[j])] for j in local]
-                batches.append((group.pixels[at], None if group.roi_masks is None else group.roi_masks[at], ids))
+                batches.append(ImageBatch(*group.rows(torch.tensor(local, device=self.device)), ids))
         return batches
 
     @property
@@ -168,12 +186,13 @@ class PointEvaluator:
         return rows
 
     def point_state(self, point: SweepPoint, x: torch.Tensor, mask: torch.Tensor | None = None,
-                    keys: RowKeys | None = None) -> LinkState:
+                    keys: RowKeys | None = None, labels: torch.Tensor | None = None) -> LinkState:
         """The link state of an ordinary (not time-varying) point for a batch ``x`` whose rows
         draw their random numbers from ``keys``."""
         return LinkState(snr_db=torch.full((len(x),), point.snr_db, device=self.device),
                          bandwidth_ratio=point.bandwidth_ratio, roi_weight=point.roi_weight, roi_mask=mask,
-                         bler_table=self.scenario.channel_config(point.channel).bler_table, keys=keys)
+                         bler_table=self.scenario.channel_config(point.channel).bler_table, keys=keys,
+                         labels=labels)
 
     def link(self, scheme: Scheme, send: Callable[[torch.Tensor], ChannelOutput], x: torch.Tensor,
              state: LinkState) -> tuple[torch.Tensor, Transmission, ChannelOutput]:
@@ -184,11 +203,11 @@ class PointEvaluator:
         received = send(tx.symbols)
         return scheme.receive(received.y, received.noise_var, tx, state).clamp(0.0, 1.0), tx, received
 
-    def reconstruct(self, scheme: str, point: SweepPoint, x: torch.Tensor, mask: torch.Tensor | None,
-                    keys: RowKeys) -> torch.Tensor:
-        """Reconstructions ``[B, 3, H, W]`` of images ``x`` at a still ``point`` with the streams
+    def reconstruct(self, scheme: str, point: SweepPoint, batch: ImageBatch, keys: RowKeys) -> torch.Tensor:
+        """Reconstructions ``[B, 3, H, W]`` of a batch at a still ``point`` with the streams
         ``keys`` (what :mod:`linksim.gallery` draws)."""
-        state = self.point_state(point, x, mask, keys)
+        x = batch.pixels
+        state = self.point_state(point, x, batch.roi_masks, keys, batch.labels)
         return self.link(self.schemes[scheme], self.still_channel(point.channel, state), x, state)[0]
 
     def still_channel(self, channel: str, state: LinkState) -> Callable[[torch.Tensor], ChannelOutput]:
@@ -235,12 +254,11 @@ class PointEvaluator:
                 # Batches run over the flattened (trial, image) index, so small datasets still fill them.
                 flat = torch.arange(start, min(start + batch_size, n_images * trials))
                 trial, local = flat // n_images, (flat % n_images).to(self.device)
-                x = group.pixels[local]
-                mask = None if group.roi_masks is None else group.roi_masks[local]
+                x, mask, labels = group.rows(local)
                 index = group.index[local.cpu()]
                 # A row's random numbers depend on (point seed, trial, image id) only, not on its batch.
                 keys = RowKeys.of(task.seed, trial.tolist(), [self.images.ids[i] for i in index.tolist()])
-                state = self.point_state(point, x, mask, keys)
+                state = self.point_state(point, x, mask, keys, labels)
                 x_hat, tx, received = self.link(scheme, self.still_channel(point.channel, state), x, state)
                 frames.append(self._batch_rows(x, index, mask, x_hat, tx, received,
                                                trial=trial.numpy(), channel_uses=k))
@@ -301,11 +319,11 @@ class PointEvaluator:
             for members in flat[(choice == c) & (roi == w)].split(scenario.monte_carlo.batch_size):
                 index = members % len(self.images)
                 on_device = members.to(self.device)
-                x = self.pixels[index.to(self.device)]
-                mask = None if self.roi_masks is None else self.roi_masks[index.to(self.device)]
+                x, mask, labels = self.groups[0].rows(index.to(self.device))
                 keys = RowKeys.of(task.seed, (members // n_frames).tolist(), (members % n_frames).tolist())
                 state = LinkState(snr_db=known[on_device], bandwidth_ratio=ratio, roi_weight=w, roi_mask=mask,
-                                  bler_table=self.scenario.channel_config(point.channel).bler_table, keys=keys)
+                                  bler_table=self.scenario.channel_config(point.channel).bler_table, keys=keys,
+                                  labels=labels)
                 trial, frame = members // n_frames, members % n_frames
                 x_hat, tx, received = self.link(
                     scheme, lambda symbols: frames_channel.send(symbols, trial, frame, keys), x, state)

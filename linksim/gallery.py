@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -28,8 +29,11 @@ from linksim.results import atomic_write  # noqa: E402
 from linksim.scenario import Scenario, SweepPoint  # noqa: E402
 from linksim.schema import ratio_label  # noqa: E402
 
-Select = Callable[[list[int]], list[tuple[torch.Tensor, "torch.Tensor | None", list[str]]]]
-Reconstruct = Callable[[str, SweepPoint, torch.Tensor, "torch.Tensor | None", RowKeys], torch.Tensor]
+if TYPE_CHECKING:
+    from linksim.evaluation import ImageBatch
+
+Select = Callable[[list[int]], list["ImageBatch"]]
+Reconstruct = Callable[[str, SweepPoint, "ImageBatch", RowKeys], torch.Tensor]
 
 
 def example_snrs(scenario: Scenario) -> list[float]:
@@ -46,8 +50,8 @@ def render_examples(scenario: Scenario, images: ImageSet, select: Select, recons
                     schemes: list[str], path: Path) -> Path:
     """Run ``schemes`` on the example images at each example SNR and draw the grid to ``path``.
 
-    ``select(indices)`` gives the images of dataset ``indices`` as batches of one size (pixels,
-    ROI masks, ids); ``reconstruct(scheme, point, x, masks, keys)`` sends a batch through the
+    ``select(indices)`` gives the images of dataset ``indices`` as batches of one size
+    (:class:`~linksim.evaluation.ImageBatch`); ``reconstruct(scheme, point, batch, keys)`` sends a batch through the
     link of a still point (both from :class:`linksim.evaluation.PointEvaluator`)."""
     config = scenario.output.examples
     assert config is not None
@@ -57,7 +61,7 @@ def render_examples(scenario: Scenario, images: ImageSet, select: Select, recons
     n = len(images)
     pick = torch.linspace(0, n - 1, min(config.num_images, n)).round().long().tolist()
     groups = select(pick)  # batches of one image size, in order
-    originals = [x for x, _, _ in groups]
+    originals = [batch.pixels for batch in groups]
     names = [m for m in ("psnr", "lpips") if m == "psnr" or m in scenario.metrics]
     tiles: list[tuple[str, list[torch.Tensor], list[str]]] = [("original", _tiles(originals, config.crop), [""] * len(pick))]
     for snr in example_snrs(scenario):
@@ -66,8 +70,9 @@ def render_examples(scenario: Scenario, images: ImageSet, select: Select, recons
             seed = point.seed(scenario.seed)
             seed_everything(seed)
             reconstructions, captions = [], []
-            for x, masks, ids in groups:
-                x_hat = reconstruct(label, point, x, masks, RowKeys.of(seed, [0] * len(ids), ids))
+            for batch in groups:
+                x_hat = reconstruct(label, point, batch, RowKeys.of(seed, [0] * len(batch.ids), batch.ids))
+                x = batch.pixels
                 values = compute_metrics(names, x_hat, x)  # of the whole image, also when a crop is shown
                 reconstructions.append(x_hat)
                 captions += [" / ".join(f"{values[m][i]:.3f}" if m == "lpips" else f"{values[m][i]:.1f} dB" for m in names)

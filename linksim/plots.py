@@ -40,12 +40,15 @@ def _panel_title(ratio: float) -> str:
     return "ratio chosen per frame (rate policy)" if ratio == 0 else f"bandwidth ratio k/n = {ratio_label(ratio)}"
 
 
-def metric_vs_snr_figure(summary: pd.DataFrame, metric: str, references: pd.DataFrame | None = None) -> Figure:
+def metric_vs_snr_figure(summary: pd.DataFrame, metric: str, references: pd.DataFrame | None = None,
+                         ceiling: pd.DataFrame | None = None) -> Figure:
     """The figure of :func:`plot_metric_vs_snr` (not yet titled or written).
 
     ``references``: published points (columns of :func:`linksim.references.read_reference`),
     already restricted to the scenario's channel types; each panel draws those of ``metric`` at
-    its bandwidth ratio.
+    its bandwidth ratio. ``ceiling``: rows ``metric, mean, ci95_low, ci95_high`` of what the
+    original images score (:func:`linksim.semantic_metrics.ceiling`), drawn as a horizontal line
+    with its CI band in every panel.
     """
     data = summary[summary["metric"] == metric]
     if data.empty:
@@ -70,6 +73,10 @@ def metric_vs_snr_figure(summary: pd.DataFrame, metric: str, references: pd.Data
                             color=line.get_color(), alpha=0.2, linewidth=0)
         if references is not None:
             _draw_references(ax, reference_points(references, metric, ratio), markers)
+        if ceiling is not None and metric in set(ceiling["metric"]):
+            top = ceiling[ceiling["metric"] == metric].iloc[0]
+            ax.axhline(top["mean"], color="0.3", linestyle=":", linewidth=1.2, label="original images (ceiling)")
+            ax.axhspan(top["ci95_low"], top["ci95_high"], color="0.5", alpha=0.12, linewidth=0)
         ax.set_title(_panel_title(ratio))
         ax.set_xlabel("SNR [dB]")
         ax.grid(True, alpha=0.3)
@@ -84,16 +91,16 @@ def metric_vs_snr_figure(summary: pd.DataFrame, metric: str, references: pd.Data
 
 
 def plot_metric_vs_snr(summary: pd.DataFrame, metric: str, path: Path, title: str = "",
-                       references: pd.DataFrame | None = None) -> None:
+                       references: pd.DataFrame | None = None, ceiling: pd.DataFrame | None = None) -> None:
     """Draw ``metric`` against SNR from a long-form summary (see :func:`results.summarize`).
 
     One panel per bandwidth ratio, one curve per scheme (and ROI weight, channel, rate policy,
     speed, feedback delay when these vary), the mean with markers and its 95% CI as a shaded
     band; with ``references``, the published points of ``metric`` at each panel's ratio as
-    unfilled dark markers joined by thin dashed lines, one marker per published curve. Written
-    atomically as PNG.
+    unfilled dark markers joined by thin dashed lines, one marker per published curve; with
+    ``ceiling``, the originals' score as a dotted horizontal line. Written atomically as PNG.
     """
-    _finish(metric_vs_snr_figure(summary, metric, references), path, title)
+    _finish(metric_vs_snr_figure(summary, metric, references, ceiling), path, title)
 
 
 _REFERENCE_MARKERS = "s^vDp<>h*X"
@@ -205,10 +212,12 @@ def _finish(fig, path: Path, title: str, bottom: float = 0.0) -> None:
 
 
 def plot_all(summary: pd.DataFrame, plots: list[str], out_dir: Path, title: str = "",
-             rows: pd.DataFrame | None = None, references: pd.DataFrame | None = None) -> list[Path]:
+             rows: pd.DataFrame | None = None, references: pd.DataFrame | None = None,
+             ceiling: pd.DataFrame | None = None) -> list[Path]:
     """Draw every plot named in ``plots`` (``<metric>_vs_snr``; with a link ``<metric>_vs_ratio``
     and ``<metric>_time_trace``, which needs ``rows``) into ``out_dir``; return the paths.
-    ``references`` (see :func:`linksim.references.scenario_references`) go on the ``_vs_snr`` plots."""
+    ``references`` (see :func:`linksim.references.scenario_references`) and ``ceiling`` (see
+    :func:`metric_vs_snr_figure`) go on the ``_vs_snr`` plots."""
     paths = []
     for name in plots:
         path = out_dir / f"{name}.png"
@@ -219,6 +228,7 @@ def plot_all(summary: pd.DataFrame, plots: list[str], out_dir: Path, title: str 
                 raise ValueError(f"{name} needs the result rows")
             plot_time_trace(rows, name.removesuffix("_time_trace"), path, title=title)
         else:
-            plot_metric_vs_snr(summary, name.removesuffix("_vs_snr"), path, title=title, references=references)
+            plot_metric_vs_snr(summary, name.removesuffix("_vs_snr"), path, title=title, references=references,
+                               ceiling=ceiling)
         paths.append(path)
     return paths

@@ -122,3 +122,12 @@ def per_row(keys: RowKeys, device: str, function: Callable[..., T], *batched: to
         with seeded_streams(seed, device):
             results.append(function(*(piece[i] for piece in pieces)))
     return results
+
+
+def row_generators(keys: RowKeys | None, stream: str) -> torch.Generator | list[torch.Generator]:
+    """Generators for a sampler's noise: one per row from ``keys.stream(stream)`` (a row's draws
+    then do not depend on its batch), or, without keys, one seeded from the global RNG (a run is
+    still reproducible)."""
+    if keys is not None:
+        return keys.stream(stream).generators()
+    return torch.Generator().manual_seed(int(torch.randint(2**62, (1,)).item()))

@@ -295,6 +295,9 @@ class Scenario(StrictModel):
             raise FieldError(("metrics",), f"{', '.join(needs_labels)} need label maps, and dataset "
                              f"'{self.dataset.name}' has none (datasets with labels: {', '.join(labelled_datasets())})")
         for i, scheme in enumerate(self.schemes):
+            if scheme.needs_labels and self.dataset.name not in labelled_datasets():
+                raise FieldError(("schemes", i), f"scheme '{scheme.label}' sends label maps, which dataset "
+                                 f"'{self.dataset.name}' has none of (datasets with labels: {', '.join(labelled_datasets())})")
             missing = [m for m in scheme.required_metrics() if m not in self.metrics]
             if missing:
                 raise FieldError(("schemes", i), f"scheme '{scheme.label}' needs metrics {', '.join(missing)} in metrics:")

@@ -16,10 +16,16 @@ equal to ``ignore`` do not count). Two forms:
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import torch
 
-__all__ = ["SEGMENTER", "confusion", "miou", "pixel_accuracy", "per_image_scores", "segmentation_scores"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from linksim.data import ImageSet
+
+__all__ = ["SEGMENTER", "ceiling", "confusion", "miou", "pixel_accuracy", "per_image_scores", "segmentation_scores"]
 
 # The zoo checkpoint that judges reconstructions (its card: data, steps, mIoU on CamVid test).
 SEGMENTER = "camvid-segmenter-v1"
@@ -83,3 +89,23 @@ def segmentation_scores(x: torch.Tensor, labels: torch.Tensor) -> dict[str, torc
     loaded = _segmenter(x.device)
     pred = loaded.model.predict(x)
     return per_image_scores(pred, labels.to(x.device), len(loaded.classes), VOID)
+
+
+def ceiling(images: "ImageSet", names: list[str], device: str = "cpu") -> "pd.DataFrame":
+    """The semantic metrics ``names`` of the original images through the segmenter: what no
+    reconstruction can beat (a perfect one scores exactly this). One row per metric: ``metric,
+    mean, std, ci95_low, ci95_high, count`` (Student-t CI over the images)."""
+    import pandas as pd
+
+    from linksim.results import summarize
+
+    if images.labels is None:
+        raise ValueError(f"{images.name} has no label maps")
+    values: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+    for chunk in torch.arange(len(images)).split(32):  # labelled sets are of one size (ImageSet checks)
+        scores = segmentation_scores(images.images[chunk].to(device), images.labels[chunk])
+        for name in names:
+            values[name].append(scores[name].cpu())
+    rows = pd.DataFrame({name: torch.cat(v).numpy() for name, v in values.items()})
+    rows = rows.assign(scheme="original images", channel="", snr_db=0.0, bandwidth_ratio=0.0, roi_weight=0.0)
+    return summarize(rows, names)[["metric", "mean", "std", "ci95_low", "ci95_high", "count"]]

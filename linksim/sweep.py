@@ -53,9 +53,11 @@ from linksim.channels import CHANNELS
 from linksim.link import FixedPolicyConfig, TargetQualityPolicyConfig
 from linksim.link.policies import binned_by_estimate
 from linksim.link.savings import equal_quality_savings
+from linksim.metrics import label_metrics
 from linksim.plots import plot_all
 from linksim.references import scenario_references
 from linksim.randomness import resolve_device
+from linksim.semantic_metrics import ceiling as semantic_ceiling
 from linksim.results import point_problem, read_rows, summarize, write_csv, write_json, write_point, write_text
 from linksim.scenario import Scenario, SweepPoint, load_scenario
 
@@ -183,8 +185,14 @@ def _run_locked(scenario: Scenario, started: float, fresh: bool, progress: bool,
         write_csv(savings, out / "savings.csv")
     else:
         (out / "savings.csv").unlink(missing_ok=True)  # from an earlier run of another grid
+    ceiling = None
+    if any(m in label_metrics() for m in scenario.metrics):  # the originals through the segmenter
+        ceiling = semantic_ceiling(scenario.dataset.load(), [m for m in scenario.metrics if m in label_metrics()], device)
+        write_csv(ceiling, out / "ceiling.csv")
+    else:
+        (out / "ceiling.csv").unlink(missing_ok=True)  # from an earlier run with other metrics
     plots = plot_all(summary, scenario.plots, out, title=_plot_title(scenario), rows=rows,
-                     references=scenario_references(scenario))
+                     references=scenario_references(scenario), ceiling=ceiling)
     if scenario.output.examples is not None:
         evaluator = evaluator or PointEvaluator(scenario, device)
         plots.append(render_examples(scenario, evaluator.images, evaluator.select, evaluator.reconstruct,
@@ -203,8 +211,9 @@ def replot(out_dir: Path) -> list[Path]:
     scenario = load_scenario(out_dir / "scenario.yaml")
     summary = pd.read_csv(out_dir / "summary.csv", dtype={"scheme": str, "channel": str})
     rows = read_rows(out_dir / "rows.csv") if any(p.endswith("_time_trace") for p in scenario.plots) else None
+    ceiling = pd.read_csv(out_dir / "ceiling.csv") if (out_dir / "ceiling.csv").is_file() else None
     return plot_all(summary, scenario.plots, out_dir, title=_plot_title(scenario), rows=rows,
-                    references=scenario_references(scenario))
+                    references=scenario_references(scenario), ceiling=ceiling)
 
 
 def _calibrate(scenario: Scenario, points: list[SweepPoint],
@@ -295,7 +304,8 @@ def _plot_title(scenario: Scenario) -> str:
 
 def _clear_outputs(out: Path, plots: list[str]) -> None:
     shutil.rmtree(out / "points", ignore_errors=True)
-    for name in ["rows.csv", "summary.csv", "savings.csv", "manifest.json", "examples.png", *(f"{p}.png" for p in plots)]:
+    for name in ["rows.csv", "summary.csv", "savings.csv", "ceiling.csv", "manifest.json", "examples.png",
+                 *(f"{p}.png" for p in plots)]:
         (out / name).unlink(missing_ok=True)
 
 

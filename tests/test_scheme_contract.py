@@ -1,6 +1,8 @@
 """The contract every registered scheme keeps (a new scheme is covered by registering it):
 K = round(ratio 3 H W) symbols per image at each ratio it supports, unit average power, images
-of the input's shape back, determinism for given row keys, and rows independent of their batch."""
+of the input's shape back, determinism for given row keys, and rows independent of their batch.
+A scheme whose config declares ``needs_labels`` gets label maps made from the images (colour
+bands: deterministic, and as varied as a scene's classes)."""
 
 from __future__ import annotations
 
@@ -24,8 +26,13 @@ def _ratios(scheme) -> list[float]:
     return list(scheme.supported_ratios or [1 / 12, 1 / 6])[:2]
 
 
+def _state(scheme, images, ratio, snr_db, keys) -> LinkState:
+    labels = (images.mean(1) * 12).long().clamp(max=11) if scheme.config.needs_labels else None
+    return LinkState(snr_db=torch.full((len(images),), snr_db), bandwidth_ratio=ratio, keys=keys, labels=labels)
+
+
 def _link(scheme, images, ratio, snr_db, keys):
-    state = LinkState(snr_db=torch.full((len(images),), snr_db), bandwidth_ratio=ratio, keys=keys)
+    state = _state(scheme, images, ratio, snr_db, keys)
     tx = scheme.transmit(images, state)
     received = AWGNChannel().send(tx.symbols, state.snr_db, keys)
     return scheme.receive(received.y, received.noise_var, tx, state), tx
@@ -38,9 +45,7 @@ def scheme(request):
 
 def test_symbols_per_image_and_unit_power(scheme, images):
     for ratio in _ratios(scheme):
-        state = LinkState(snr_db=torch.full((len(images),), 10.0), bandwidth_ratio=ratio,
-                          keys=RowKeys.of(1, [0] * len(IDS), IDS))
-        symbols = scheme.transmit(images, state).symbols
+        symbols = scheme.transmit(images, _state(scheme, images, ratio, 10.0, RowKeys.of(1, [0] * len(IDS), IDS))).symbols
         assert symbols.shape == (len(images), channel_uses(tuple(images.shape[1:]), ratio))
         assert symbols.is_complex()
         power = symbols.abs().square().mean(dim=1)

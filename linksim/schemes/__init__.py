@@ -12,6 +12,7 @@ from linksim.schemes.softcast import SoftCast, SoftCastConfig  # noqa: I001 (reg
 from linksim.schemes.deepjscc import DeepJSCCConfig, DeepJSCCScheme
 from linksim.schemes.digital import CapacityBound, CapacityConfig, DigitalConfig, DigitalScheme
 from linksim.schemes.diffusion import DiffusionConfig, DiffusionScheme
+from linksim.schemes.gesco import GescoConfig, GescoScheme
 
 
 def build_scheme(config: SchemeConfig, device: str = "cpu") -> Scheme:
@@ -29,6 +30,8 @@ __all__ = [
     "DigitalScheme",
     "DeepJSCCConfig",
     "DeepJSCCScheme",
+    "GescoConfig",
+    "GescoScheme",
     "LinkState",
     "Scheme",
     "SchemeConfig",

@@ -24,6 +24,8 @@ class SchemeConfig(TypedConfig):
 
     # Per-image columns the scheme adds that are summarised and plottable like metrics.
     reported_columns: ClassVar[tuple[str, ...]] = ()
+    # Sends the images' label maps (LinkState.labels): needs a dataset with labels.
+    needs_labels: ClassVar[bool] = False
 
     def required_metrics(self) -> list[str]:
         """Metrics the scenario must compute for this scheme (e.g. an oracle's selection metric)."""
@@ -44,6 +46,8 @@ class LinkState:
         keys: the rows' random streams (:class:`~linksim.randomness.RowKeys`); a scheme that
             draws random numbers takes them from ``keys.stream(<its name>)`` so that a row's
             output does not depend on its batch. ``None``: the global generators.
+        labels: the images' label maps ``[B, H, W]`` (class indices) when the dataset has them;
+            what a semantic-map scheme transmits (its config declares ``needs_labels``).
     """
 
     snr_db: torch.Tensor
@@ -52,6 +56,7 @@ class LinkState:
     roi_mask: torch.Tensor | None = None
     bler_table: str | None = None
     keys: RowKeys | None = None
+    labels: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)

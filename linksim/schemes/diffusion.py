@@ -19,6 +19,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from linksim.inputs import InputFile
 from linksim.models.diffusion import load_denoiser
 from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler
+from linksim.randomness import row_generators
 from linksim.schemes.base import SCHEMES, LinkState, Scheme, SchemeConfig, Transmission, check_image_size
 from linksim.schemes.deepjscc import DeepJSCCConfig, DeepJSCCScheme
 from linksim.zoo import check_checkpoint_reference, checkpoint_files
@@ -90,8 +91,5 @@ class DiffusionScheme(Scheme):
         model = self.deepjscc.model
         estimate, latent, reliability, mask = model.decode_with_inputs(y, noise_var, state.snr_db, ratio, size, amplitude)
         cond = self.denoiser.condition(latent, reliability, mask, state.snr_db, ratio, estimate)
-        if state.keys is not None:  # each row's noise from its own stream: independent of the batch
-            generator: torch.Generator | list[torch.Generator] = state.keys.stream("sampler").generators()
-        else:  # from the seeded global RNG, so a run is still reproducible
-            generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,)).item()))
+        generator = row_generators(state.keys, "sampler")
         return self.pipeline(cond, self.config.steps, self.config.strength, estimate, generator, self.config.eta)
