@@ -18,13 +18,16 @@ from PIL import Image
 
 from linksim.errors import DatasetError
 
-__all__ = ["CLASSES", "NUM_CLASSES", "VOID", "NATIVE_SIZE", "class_index", "read_camvid"]
+__all__ = ["CLASSES", "NUM_CLASSES", "VOID", "NATIVE_SIZE", "PALETTE", "LabelledCrops", "class_index", "colourise", "read_camvid"]
 
 CLASSES = ("sky", "building", "pole", "road", "pavement", "tree", "sign", "fence", "car",
            "pedestrian", "bicyclist")
 NUM_CLASSES = len(CLASSES)
 VOID = 11  # unlabelled pixels: ignored by training and by mIoU
 NATIVE_SIZE = (360, 480)  # (H, W)
+# The colours of the CamVid/SegNet label images (RGB), void last: for drawing label maps.
+PALETTE = ((128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0),
+           (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192), (0, 0, 0))
 
 
 def class_index(name: str, where: str) -> int:
@@ -139,3 +142,11 @@ class LabelledCrops:
             images.append(image)
             labels.append(label)
         return torch.stack(images).float().div_(255), torch.stack(labels).long()
+
+
+def colourise(labels: "torch.Tensor") -> "torch.Tensor":
+    """Label maps ``[B, H, W]`` -> images ``[B, 3, H, W]`` in [0, 1] in the :data:`PALETTE` colours."""
+    import torch
+
+    palette = torch.tensor(PALETTE, dtype=torch.float32, device=labels.device) / 255
+    return palette[labels.long().clamp(0, VOID)].permute(0, 3, 1, 2)

@@ -149,6 +149,7 @@ class DatasetInfo:
     loader: Callable[..., ImageSet]
     native: bool = False
     labels: bool = False  # gives per-pixel class maps (what the semantic metrics and schemes need)
+    size_is_height: bool = False  # image_size is the height (aspect kept), not the side of a square
 
 
 # ----------------------------------------------------------------------------------------------
@@ -647,6 +648,7 @@ DATASETS: dict[str, DatasetInfo] = {
         _load_camvid,
         native=True,
         labels=True,
+        size_is_height=True,
     ),
 }
 
@@ -654,6 +656,13 @@ DATASETS: dict[str, DatasetInfo] = {
 def available_datasets() -> list[str]:
     """Names accepted by :func:`load_dataset`, in registry order."""
     return list(DATASETS)
+
+
+def size_text(name: str, image_size: int | None) -> str:
+    """How ``image_size`` reads for dataset ``name``: ``"32x32"``, ``"120 pixels high"`` or ``"native size"``."""
+    if image_size is None:
+        return "native size"
+    return f"{image_size} pixels high" if DATASETS[name].size_is_height else f"{image_size}x{image_size}"
 
 
 def labelled_datasets() -> list[str]:

@@ -64,6 +64,11 @@ def render_examples(scenario: Scenario, images: ImageSet, select: Select, recons
     originals = [batch.pixels for batch in groups]
     names = [m for m in ("psnr", "lpips") if m == "psnr" or m in scenario.metrics]
     tiles: list[tuple[str, list[torch.Tensor], list[str]]] = [("original", _tiles(originals, config.crop), [""] * len(pick))]
+    if all(batch.labels is not None for batch in groups):  # what the semantic-map schemes send
+        from linksim.camvid import colourise
+
+        maps = [colourise(batch.labels) for batch in groups]  # type: ignore[arg-type]
+        tiles.append(("label map", _tiles(maps, config.crop), [""] * len(pick)))
     for snr in example_snrs(scenario):
         for label in schemes:
             point = SweepPoint(scheme=label, channel=channel, snr_db=float(snr), bandwidth_ratio=ratio, roi_weight=0.0)

@@ -20,7 +20,7 @@ import yaml
 from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 
 from linksim.channels import CHANNELS
-from linksim.data import ImageSet, available_datasets, labelled_datasets, load_dataset, native_size_datasets
+from linksim.data import ImageSet, available_datasets, labelled_datasets, load_dataset, native_size_datasets, size_text
 from linksim.errors import ScenarioError
 from linksim.inputs import InputFile, input_digests
 from linksim.link import FixedPolicyConfig, LinkConfig, RatePolicyConfig
@@ -43,7 +43,8 @@ ChannelEntry = Annotated[
 class DatasetConfig(StrictModel):
     """Which images to send. ``num_images`` picks a seeded random subset (``subset_seed``).
 
-    ``image_size``: the side of square images (shorter side resized, centre crop), or
+    ``image_size``: the side of square images (shorter side resized, centre crop; for ``camvid``
+    the height, the width keeping the 4:3 aspect), or
     ``native`` (no resize; ``image_folder`` and ``kodak``). ``crop``: the centre ``crop`` x
     ``crop`` (or ``[h, w]``) of every image after that.
     """
@@ -89,7 +90,7 @@ class DatasetConfig(StrictModel):
 
     def describe(self) -> str:
         """``24 kodak images (native size)``-style text for logs and ``validate``."""
-        size = "native size" if self.size is None else f"{self.size}x{self.size}"
+        size = size_text(self.name, self.size)
         if self.crop_size:
             size += f", centre {self.crop_size[0]}x{self.crop_size[1]}"
         return f"{f'{self.num_images} ' if self.num_images else ''}{self.name} images ({size})"
