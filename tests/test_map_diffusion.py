@@ -73,3 +73,11 @@ def test_map_diffusion_training_writes_a_loadable_checkpoint_and_resumes_exactly
     assert all(torch.equal(a.model.state_dict()[k], v) for k, v in b.model.state_dict().items())
     with pytest.raises(LinksimError, match="not a map-conditioned diffusion checkpoint"):
         load_map_denoiser("cifar10-deepjscc-v1")
+    # continuing from a saved model on another machine: its weights (and architecture), no state.pt
+    from linksim.training.map_diffusion import MapDiffusionTrainer
+
+    rest = {k: v for k, v in common.items() if k != "model"}
+    continued = MapDiffusionTrainer(MapDiffusionTrainConfig(init_checkpoint=str(tmp_path / "a" / "last.safetensors"),
+                                                            out=str(tmp_path / "c"), steps=1, **rest))
+    assert continued.config.model == model
+    assert all(torch.equal(a.model.state_dict()[k], v) for k, v in continued.model.state_dict().items())

@@ -16,6 +16,8 @@ evaluated: ``eval.csv`` has the PSNR and LPIPS of DDIM samples (``eval_steps``) 
 CamVid val images at 20 dB and 0 dB map SNR, with and without the low-resolution image.
 Writes ``loss.csv``, ``eval.csv``, ``last.safetensors`` (EMA weights; architecture and schedule
 in the metadata), ``state.pt`` for ``--resume`` and ``config.yaml``. Deterministic for a seed.
+``init_checkpoint`` starts from a saved model instead (its weights and EMA; a fresh optimiser):
+how training continues from a zoo checkpoint on a machine without the run's ``state.pt``.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ import torch
 from pydantic import Field
 
 from linksim.camvid import CLASSES, VOID, LabelledCrops, read_camvid
+from linksim.errors import ScenarioError
 from linksim.metrics import lpips, psnr
-from linksim.models.map_diffusion import KIND, MapDenoiser, MapDenoiserConfig
+from linksim.models.map_diffusion import KIND, MapDenoiser, MapDenoiserConfig, load_map_denoiser
 from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler, training_scheduler
 from linksim.scenario import read_yaml, validate_yaml_data
 from linksim.schema import StrictModel
@@ -51,6 +54,9 @@ class MapDiffusionTrainConfig(StrictModel):
     map_factors: list[int] = Field(default_factory=lambda: [1, 2, 4, 8])
     snr_db: tuple[float, float] = (-5.0, 20.0)
     low_res_share: float = Field(0.5, ge=0, le=1)
+    # Start from these weights (a zoo name or path; the architecture is the checkpoint's, leave
+    # model: out): how a run continues on a machine without the previous run's state.pt.
+    init_checkpoint: str | None = None
     steps: int = Field(20000, ge=1)
     batch_size: int = Field(8, ge=1)
     lr: float = Field(3e-4, gt=0)
@@ -69,7 +75,11 @@ class MapDiffusionTrainConfig(StrictModel):
 def load_map_diffusion_train_config(path: str | Path) -> MapDiffusionTrainConfig:
     """Read a training config; one-line :class:`ScenarioError` on any problem."""
     data, node = read_yaml(path, "training config")
-    return validate_yaml_data(MapDiffusionTrainConfig, data, str(path), node, "training config")
+    config = validate_yaml_data(MapDiffusionTrainConfig, data, str(path), node, "training config")
+    if config.init_checkpoint and "model" in config.model_fields_set:
+        raise ScenarioError(f"{path}: model: starting from '{config.init_checkpoint}' keeps its architecture; "
+                            "leave model out")
+    return config
 
 
 def received_map(labels: torch.Tensor, factor: int, snr_db: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -97,7 +107,12 @@ class MapDiffusionTrainer(EmaTrainer):
         pixels, labels, _ = read_camvid(config.root, "val", min(config.heights), config.eval_images)
         self.eval_images = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(255).to(self.device)
         self.eval_labels = torch.from_numpy(labels).long().to(self.device)
-        self.model = MapDenoiser(config.model).to(self.device)
+        if config.init_checkpoint:
+            init = load_map_denoiser(config.init_checkpoint, self.device)
+            self.config = config = config.model_copy(update={"model": init.model.config})
+            self.model = init.model.train()
+        else:
+            self.model = MapDenoiser(config.model).to(self.device)
         self.scheduler = training_scheduler()
         self.init_ema(config.ema_decay)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=0.0)
