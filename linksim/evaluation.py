@@ -128,8 +128,8 @@ class PointEvaluator:
         self.groups: list[ImageGroup] = []
         for index, pixels in self.images.size_groups():
             ids = [self.images.ids[i] for i in index.tolist()]
-            masks = build_masks(scenario.roi, pixels, ids).to(device) if scenario.roi else None
             labels = None if self.images.labels is None else self.images.labels[index].to(device)
+            masks = build_masks(scenario.roi, pixels, ids, labels).to(device) if scenario.roi else None
             self.groups.append(ImageGroup(index, pixels.to(device), masks, labels))
         self.schemes: dict[str, Scheme] = {s.label: build_scheme(s, device) for s in scenario.schemes}
         self.channels: dict[str, Channel] = {c.label: build_channel(c, device) for c in scenario.channel}

@@ -11,15 +11,23 @@ Sources (the scenario's ``roi:`` block):
   only about half of it survives at latent resolution).
 - ``mask_folder``: one mask image per dataset image, ``<root>/<image id with .png>``; pixels
   >= 128 are inside.
+- ``segmentation``: object-weighted (Gamage et al.): each pixel gets the weight of its class in
+  the image's label map (``map: labels``) or in the zoo segmenter's prediction (``map:
+  predicted``), from ``weights`` (class name -> weight in [0, 1]; unnamed classes and void 0).
+  The default weights favour the objects a street scene is about (car, pedestrian, bicyclist,
+  sign 1; pole 0.5) over the background (road, sky, building, ... 0).
 
-Masks are binary. How the receiver learns them is the scheme's business (see
-:mod:`linksim.schemes.deepjscc`: a coarse mask sent as counted side information).
+Masks are binary, except ``segmentation`` masks, which hold the class weights. How the receiver
+learns them is the scheme's business (see :mod:`linksim.schemes.deepjscc`: a coarse mask sent as
+counted side information; it keeps the latent positions whose mean weight is >= 0.5).
+Each source builds its masks itself (``masks(images, ids, labels)``), so a new source is one
+class added to :data:`RoiConfig`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 import numpy as np
 import torch
@@ -36,6 +44,11 @@ class CentreRoi(StrictModel):
 
     source: Literal["centre"] = "centre"
     area: float = Field(0.25, gt=0, lt=1)
+    needs_labels: ClassVar[bool] = False
+
+    def masks(self, images: torch.Tensor, ids: list[str], labels: torch.Tensor | None = None) -> torch.Tensor:
+        n, _, h, w = images.shape
+        return centre_masks(n, h, w, self.area)
 
 
 class SaliencyRoi(StrictModel):
@@ -45,6 +58,10 @@ class SaliencyRoi(StrictModel):
     method: Literal["spectral_residual", "fine_grained"] = "spectral_residual"
     area: float = Field(0.25, gt=0, lt=1)
     block: int = Field(1, ge=1)
+    needs_labels: ClassVar[bool] = False
+
+    def masks(self, images: torch.Tensor, ids: list[str], labels: torch.Tensor | None = None) -> torch.Tensor:
+        return saliency_masks(images, self.method, self.area, self.block)
 
 
 class MaskFolderRoi(StrictModel):
@@ -52,6 +69,10 @@ class MaskFolderRoi(StrictModel):
 
     source: Literal["mask_folder"] = "mask_folder"
     root: Annotated[str, InputFile()]
+    needs_labels: ClassVar[bool] = False
+
+    def masks(self, images: torch.Tensor, ids: list[str], labels: torch.Tensor | None = None) -> torch.Tensor:
+        return folder_masks(self.root, ids, tuple(images.shape[-2:]))
 
     @field_validator("root")
     @classmethod
@@ -62,7 +83,52 @@ class MaskFolderRoi(StrictModel):
         return value
 
 
-RoiConfig = Annotated[Union[CentreRoi, SaliencyRoi, MaskFolderRoi], Field(discriminator="source")]
+DEFAULT_CLASS_WEIGHTS = {"car": 1.0, "pedestrian": 1.0, "bicyclist": 1.0, "sign": 1.0, "pole": 0.5}
+
+
+class SegmentationRoi(StrictModel):
+    """``roi: {source: segmentation, map: labels, weights: {car: 1, pedestrian: 1, pole: 0.5}}``."""
+
+    source: Literal["segmentation"] = "segmentation"
+    map: Literal["labels", "predicted"] = "labels"
+    weights: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=lambda: dict(DEFAULT_CLASS_WEIGHTS))
+
+    @field_validator("weights")
+    @classmethod
+    def _known_classes(cls, value: dict[str, float]) -> dict[str, float]:
+        from linksim.camvid import class_index
+
+        for name in value:
+            try:
+                class_index(name, "weights")
+            except DatasetError as exc:
+                raise ValueError(str(exc).removeprefix("weights: ")) from None
+        return value
+
+    @property
+    def needs_labels(self) -> bool:
+        return self.map == "labels"
+
+    def class_weights(self) -> torch.Tensor:
+        """``[K + 1]``: the weight of each class index (void last, 0)."""
+        from linksim.camvid import CLASSES, class_index
+
+        table = torch.zeros(len(CLASSES) + 1)
+        for name, weight in self.weights.items():
+            table[class_index(name, "roi.weights")] = weight
+        return table
+
+    def masks(self, images: torch.Tensor, ids: list[str], labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.map == "predicted":
+            from linksim.semantic_metrics import segment
+
+            labels = segment(images)
+        elif labels is None:
+            raise LinksimError("roi.map: labels needs a dataset with label maps (camvid); or set map: predicted")
+        return self.class_weights().to(labels.device)[labels.long()][:, None]
+
+
+RoiConfig = Annotated[Union[CentreRoi, SaliencyRoi, MaskFolderRoi, SegmentationRoi], Field(discriminator="source")]
 
 
 def centre_masks(count: int, height: int, width: int, area: float) -> torch.Tensor:
@@ -125,11 +191,8 @@ def folder_masks(root: str, ids: list[str], size: tuple[int, int]) -> torch.Tens
     return torch.from_numpy(np.stack(masks))[:, None]
 
 
-def build_masks(config: CentreRoi | SaliencyRoi | MaskFolderRoi, images: torch.Tensor, ids: list[str]) -> torch.Tensor:
-    """ROI masks ``[N, 1, H, W]`` in {0, 1} for images ``[N, 3, H, W]`` with dataset ids ``ids``."""
-    n, _, h, w = images.shape
-    if isinstance(config, CentreRoi):
-        return centre_masks(n, h, w, config.area)
-    if isinstance(config, SaliencyRoi):
-        return saliency_masks(images, config.method, config.area, config.block)
-    return folder_masks(config.root, ids, (h, w))
+def build_masks(config: CentreRoi | SaliencyRoi | MaskFolderRoi | SegmentationRoi, images: torch.Tensor,
+                ids: list[str], labels: torch.Tensor | None = None) -> torch.Tensor:
+    """ROI masks ``[N, 1, H, W]`` in [0, 1] for images ``[N, 3, H, W]`` with dataset ids ``ids``
+    and, where the dataset has them, label maps ``[N, H, W]``."""
+    return config.masks(images, ids, labels)

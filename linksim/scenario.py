@@ -291,6 +291,10 @@ class Scenario(StrictModel):
             if any(w > 0 for w in self.sweep.roi_weight):
                 raise FieldError(("sweep", "roi_weight"), "a weight > 0 needs ROI masks: add a roi: block "
                                  "(source: centre | saliency | mask_folder)")
+        if self.roi is not None and self.roi.needs_labels and self.dataset.name not in labelled_datasets():
+            raise FieldError(("roi",), f"source {self.roi.source} with map: labels needs label maps, which dataset "
+                             f"'{self.dataset.name}' has none of (datasets with labels: {', '.join(labelled_datasets())}); "
+                             "or set map: predicted")
         needs_labels = [m for m in self.metrics if m in label_metrics()]
         if needs_labels and self.dataset.name not in labelled_datasets():
             raise FieldError(("metrics",), f"{', '.join(needs_labels)} need label maps, and dataset "

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from linksim.data import ImageSet
 
-__all__ = ["SEGMENTER", "ceiling", "confusion", "miou", "pixel_accuracy", "per_image_scores", "segmentation_scores"]
+__all__ = ["SEGMENTER", "ceiling", "segment", "confusion", "miou", "pixel_accuracy", "per_image_scores", "segmentation_scores"]
 
 # The zoo checkpoint that judges reconstructions (its card: data, steps, mIoU on CamVid test).
 SEGMENTER = "camvid-segmenter-v1"
@@ -81,14 +81,17 @@ def _segmenter(device: torch.device):  # type: ignore[no-untyped-def]
     return load_segmenter(SEGMENTER, str(device))
 
 
+def segment(x: torch.Tensor) -> torch.Tensor:
+    """Class maps ``[B, H, W]`` of images ``[B, 3, H, W]`` in [0, 1] by :data:`SEGMENTER`."""
+    return _segmenter(x.device).model.predict(x)
+
+
 def segmentation_scores(x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-image ``miou`` and ``pixel_accuracy`` ``[B]`` of images ``x`` ``[B, 3, H, W]`` in
     [0, 1], segmented by :data:`SEGMENTER`, against class maps ``labels`` ``[B, H, W]``."""
     from linksim.camvid import VOID
 
-    loaded = _segmenter(x.device)
-    pred = loaded.model.predict(x)
-    return per_image_scores(pred, labels.to(x.device), len(loaded.classes), VOID)
+    return per_image_scores(segment(x), labels.to(x.device), len(_segmenter(x.device).classes), VOID)
 
 
 def ceiling(images: "ImageSet", names: list[str], device: str = "cpu") -> "pd.DataFrame":

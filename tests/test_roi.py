@@ -58,7 +58,7 @@ def test_region_metrics_and_roi_weights_need_a_roi_block(tmp_path):
     sweep = {"snr_db": [0], "bandwidth_ratio": [0.5], "roi_weight": [0, 1]}
     with pytest.raises(ScenarioError, match=r"sweep.roi_weight: a weight > 0 needs ROI masks"):
         parse_scenario(small_scenario(tmp_path, sweep=sweep))
-    with pytest.raises(ScenarioError, match=r"roi\.source: unknown type 'eyes' \(accepted: 'centre', 'saliency', 'mask_folder'\)"):
+    with pytest.raises(ScenarioError, match=r"roi\.source: unknown type 'eyes' \(accepted: 'centre', 'saliency', 'mask_folder', 'segmentation'\)"):
         parse_scenario(small_scenario(tmp_path, roi={"source": "eyes"}))
 
 

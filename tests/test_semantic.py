@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 from pathlib import Path
 
@@ -159,3 +160,30 @@ def test_segmenter_training_writes_a_loadable_checkpoint_and_resumes_exactly(tmp
     b = load_segmenter(str(tmp_path / "halves" / "last.safetensors"))
     assert a.classes == CLASSES and a.metadata["step"] == "4"
     assert all(torch.equal(a.model.state_dict()[k], v) for k, v in b.model.state_dict().items())
+
+
+# -- object-weighted ROI --------------------------------------------------------------------------
+def test_segmentation_roi_gives_each_pixel_its_class_weight() -> None:
+    from linksim.roi import SegmentationRoi, build_masks
+
+    labels = torch.tensor([[[CLASSES.index("car"), CLASSES.index("road")], [CLASSES.index("pole"), VOID]]])
+    masks = build_masks(SegmentationRoi(), torch.rand(1, 3, 2, 2), ["x"], labels)
+    assert masks.shape == (1, 1, 2, 2)
+    assert masks[0, 0].tolist() == [[1.0, 0.0], [0.5, 0.0]]
+    custom = SegmentationRoi(weights={"road": 0.25})
+    assert build_masks(custom, torch.rand(1, 3, 2, 2), ["x"], labels)[0, 0].tolist() == [[0.0, 0.25], [0.0, 0.0]]
+    with pytest.raises(LinksimError, match="map: labels needs a dataset with label maps"):
+        build_masks(SegmentationRoi(), torch.rand(1, 3, 2, 2), ["x"], None)
+
+
+@pytest.mark.parametrize(("roi", "message"), [
+    ({"source": "segmentation", "weights": {"lorry": 1.0}}, r"roi.*unknown CamVid class 'lorry' \(accepted: sky, building"),
+    ({"source": "segmentation"}, r"roi: source segmentation with map: labels needs label maps.*map: predicted"),
+])
+def test_segmentation_roi_bad_input_is_one_line(roi, message, tmp_path, write_scenario, capsys) -> None:
+    from conftest import small_scenario
+    from linksim.cli import main
+
+    assert main(["validate", str(write_scenario(small_scenario(tmp_path / "o", roi=roi)))]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(message, err), err
