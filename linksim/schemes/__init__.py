@@ -13,6 +13,7 @@ from linksim.schemes.deepjscc import DeepJSCCConfig, DeepJSCCScheme
 from linksim.schemes.digital import CapacityBound, CapacityConfig, DigitalConfig, DigitalScheme
 from linksim.schemes.diffusion import DiffusionConfig, DiffusionScheme
 from linksim.schemes.gesco import GescoConfig, GescoScheme
+from linksim.schemes.spic import SpicConfig, SpicScheme
 
 
 def build_scheme(config: SchemeConfig, device: str = "cpu") -> Scheme:
@@ -36,6 +37,8 @@ __all__ = [
     "Scheme",
     "SchemeConfig",
     "SoftCast",
+    "SpicConfig",
+    "SpicScheme",
     "SoftCastConfig",
     "Transmission",
     "build_scheme",

@@ -36,7 +36,7 @@ from __future__ import annotations
 import functools
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -155,11 +155,11 @@ def from_uint8(pixels: np.ndarray, device: torch.device | str) -> torch.Tensor:
     return torch.from_numpy(np.array(pixels, dtype=np.uint8)).to(device).permute(0, 3, 1, 2).float() / 255
 
 
-def stream_bits(encoded: EncodedImage | None, length: int) -> torch.Tensor:
-    """The payload as ``[length]`` bits (MSB first), zero-padded; zeros when nothing fitted."""
+def stream_bits(payload: bytes | None, length: int) -> torch.Tensor:
+    """A payload as ``[length]`` bits (MSB first), zero-padded; zeros when nothing fitted."""
     bits = np.zeros(length, dtype=np.float32)
-    if encoded is not None:
-        raw = np.unpackbits(np.frombuffer(encoded.payload, dtype=np.uint8)).astype(np.float32)
+    if payload is not None:
+        raw = np.unpackbits(np.frombuffer(payload, dtype=np.uint8)).astype(np.float32)
         bits[: len(raw)] = raw
     return torch.from_numpy(bits)
 
@@ -193,7 +193,8 @@ class _CodecScheme(Scheme):
         self.codec: SourceCodec = shared_codec(codec_name)
         self.device = device
 
-    def _reconstruct(self, encoded: list[EncodedImage | None], decoded: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    def _reconstruct(self, encoded: list[EncodedImage | None], decoded: torch.Tensor, shape: torch.Size,
+                     state: LinkState | None = None) -> torch.Tensor:
         """Codec decodes where ``decoded`` ``[B]`` is True, mid-grey (``LOST_VALUE``) elsewhere;
         ``[B, 3, H, W]`` for ``shape``."""
         out = torch.full(tuple(shape), LOST_VALUE, device=decoded.device)
@@ -277,23 +278,37 @@ class DigitalScheme(_CodecScheme):
         chosen = table.select(state.snr_db.cpu(), k, self.config.mcs.target_bler)
         return chosen.clamp_min(0).to(state.snr_db.device)  # none qualifies: the most robust MCS
 
+    # -- what the bits carry (a subclass sends something else through the same chain) ----------
+    def source(self, pixels: np.ndarray, labels: torch.Tensor | None, budget_bits: int) -> Any:
+        """What is sent of one image (uint8 ``[H, W, 3]``) in at most ``budget_bits``: here the
+        codec's best fitting encoding (``None``: nothing fits, the image is lost)."""
+        return self.codec.fit(pixels, budget_bits)
+
+    def payload(self, record: Any) -> bytes | None:
+        """The bytes of a :meth:`source` record (``None``: nothing is sent)."""
+        return None if record is None else record.payload
+
+    def source_columns(self, records: list[Any]) -> dict[str, Any]:
+        return stream_columns(records)
+
     def transmit(self, images: torch.Tensor, state: LinkState) -> Transmission:
         k = channel_uses(tuple(images.shape[1:]), state.bandwidth_ratio)
         mcs_index = self.select_mcs(state, k)
         pixels = to_uint8(images)
         symbols = torch.zeros(len(images), k, dtype=torch.complex64, device=images.device)
-        encoded: list[EncodedImage | None] = [None] * len(images)
+        encoded: list[Any] = [None] * len(images)
         sent_bits: dict[int, torch.Tensor] = {}
         for index in mcs_index.unique().tolist():
             rows = torch.nonzero(mcs_index == index).flatten()
             coder = self.coder(self.entries[index], k)
             for i in rows.tolist():
-                encoded[i] = self.codec.fit(pixels[i], coder.payload_bits)
-            bits = torch.stack([stream_bits(encoded[i], coder.payload_bits) for i in rows.tolist()]).to(images.device)
+                encoded[i] = self.source(pixels[i], None if state.labels is None else state.labels[i], coder.payload_bits)
+            bits = torch.stack([stream_bits(self.payload(encoded[i]), coder.payload_bits)
+                                for i in rows.tolist()]).to(images.device)
             symbols[rows] = coder.encode(bits).to(symbols.dtype)
             sent_bits[index] = bits
         columns = {"mcs": [self.entries[i].name for i in mcs_index.tolist()], "decoder": [self.decoder] * len(images),
-                   **stream_columns(encoded)}
+                   **self.source_columns(encoded)}
         if self.config.mcs.policy == "adaptive":
             columns["mcs_table"] = [self.table_name(state)] * len(images)
         side_info = {"mcs_index": mcs_index, "encoded": encoded, "sent_bits": sent_bits, "shape": images.shape}
@@ -302,7 +317,7 @@ class DigitalScheme(_CodecScheme):
     def receive(self, y: torch.Tensor, noise_var: torch.Tensor, tx: Transmission, state: LinkState) -> torch.Tensor:
         mcs_index, encoded = tx.side_info["mcs_index"], tx.side_info["encoded"]
         decoded = torch.zeros(len(y), dtype=torch.bool, device=y.device)
-        fitted = torch.tensor([e is not None for e in encoded], device=y.device)
+        fitted = torch.tensor([self.payload(e) is not None for e in encoded], device=y.device)
         for index, sent in tx.side_info["sent_bits"].items():
             group = mcs_index == index
             # Images whose stream did not fit are lost whatever the channel did: skip decoding them.
@@ -314,7 +329,7 @@ class DigitalScheme(_CodecScheme):
             sent_rows = sent[fitted[group]]
             decoded[rows] = crc_ok.to(y.device) & (bits.to(sent.device) == sent_rows).all(dim=1)
         tx.columns["decoded"] = decoded.cpu()
-        return self._reconstruct(encoded, decoded, tx.side_info["shape"])
+        return self._reconstruct(encoded, decoded, tx.side_info["shape"], state)
 
 
 @SCHEMES.register

@@ -17,40 +17,27 @@ whose most likely received class is the sent one).
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from linksim.camvid import VOID
 from linksim.errors import LinksimError
-from linksim.inputs import InputFile
-from linksim.models.map_diffusion import KIND, load_map_denoiser
-from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler
 from linksim.randomness import row_generators
 from linksim.schemes.base import SCHEMES, LinkState, Scheme, SchemeConfig, Transmission, channel_uses, check_image_size
+from linksim.schemes.map_receiver import MapReceiverOptions, map_receiver
 from linksim.semantic_maps import map_symbols, posterior_from_symbols
-from linksim.zoo import check_checkpoint_reference, checkpoint_files
 
 FACTORS = (1, 2, 4, 8, 16, 32)
 
 
-class GescoConfig(SchemeConfig):
+class GescoConfig(MapReceiverOptions, SchemeConfig):
     """``{type: gesco, checkpoint: camvid-map-diffusion-v1, steps: 20}``."""
 
     type: Literal["gesco"] = "gesco"
-    needs_labels: ClassVar[bool] = True
     reported_columns: ClassVar[tuple[str, ...]] = ("map_accuracy",)
-    checkpoint: Annotated[str, InputFile(checkpoint_files)] = "camvid-map-diffusion-v1"
     map_factor: int | None = Field(None, ge=1)  # None: the finest that fits the channel uses
-    sampler: Literal["ddim", "dpm-solver"] = "ddim"
-    steps: int = Field(20, ge=1)
-
-    @field_validator("checkpoint")
-    @classmethod
-    def _exists(cls, value: str) -> str:
-        check_checkpoint_reference(value, KIND)
-        return value
 
 
 def fitting_factor(shape: tuple[int, int], planes: int, uses: int) -> int:
@@ -76,9 +63,8 @@ class GescoScheme(Scheme):
     def __init__(self, config: GescoConfig | None = None, device: str = "cpu") -> None:
         super().__init__()
         self.config = config = config or GescoConfig()
-        loaded = load_map_denoiser(config.checkpoint, device)
-        self.denoiser, self.planes = loaded.model, loaded.model.config.map_channels
-        self.pipeline = DiffusionReceiverPipeline(self.denoiser, sampling_scheduler(config.sampler, loaded.scheduler_config))
+        self.denoiser, self.pipeline = map_receiver(config, device)
+        self.planes = self.denoiser.config.map_channels
 
     def transmit(self, images: torch.Tensor, state: LinkState) -> Transmission:
         if state.labels is None:
