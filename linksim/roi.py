@@ -128,7 +128,9 @@ class SegmentationRoi(StrictModel):
         return self.class_weights().to(labels.device)[labels.long()][:, None]
 
 
-RoiConfig = Annotated[Union[CentreRoi, SaliencyRoi, MaskFolderRoi, SegmentationRoi], Field(discriminator="source")]
+#: Every ROI source, named by its ``source`` literal; adding one here is its registration.
+ROI_SOURCES = (CentreRoi, SaliencyRoi, MaskFolderRoi, SegmentationRoi)
+RoiConfig = Annotated[Union[ROI_SOURCES], Field(discriminator="source")]  # type: ignore[valid-type]
 
 
 def centre_masks(count: int, height: int, width: int, area: float) -> torch.Tensor:

@@ -13,7 +13,8 @@ from linksim.codecs.hevc import HevcCodec
 from linksim.codecs.pillow_codecs import JpegCodec, WebpCodec
 from linksim.errors import LinksimError
 
-CODECS: dict[str, type[SourceCodec]] = {"hevc": HevcCodec, "bpg": BpgCodec, "jpeg": JpegCodec, "webp": WebpCodec}
+# each codec's name is its class's ``name``, written once
+CODECS: dict[str, type[SourceCodec]] = {codec.name: codec for codec in (HevcCodec, BpgCodec, JpegCodec, WebpCodec)}
 
 
 def build_codec(name: str, **options: int) -> SourceCodec:

@@ -43,6 +43,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from linksim.errors import ScenarioError
 from linksim.inputs import InputFile
 from linksim.metrics import METRICS
+from linksim.registry import config_type_name
 from linksim.schema import Ratios, TypedConfig, parse_ratio, ratio_label
 
 #: Ratios closer than this are the same ratio (float noise from CSV round trips).
@@ -349,6 +350,11 @@ class FixedPolicyConfig(TypedConfig):
 
     type: Literal["fixed"] = "fixed"
 
+    def build(self, *, bandwidth_ratio: float | None = None, **_: Any) -> RatePolicy:
+        if bandwidth_ratio is None:
+            raise ValueError("rate_policy: type fixed needs the swept bandwidth_ratio")
+        return FixedPolicy(bandwidth_ratio)
+
 
 class ThresholdPolicyConfig(TypedConfig):
     """``rate_policy: {type: threshold, thresholds_db: [...], ratios: [...], roi_weights: [...]}``;
@@ -365,6 +371,9 @@ class ThresholdPolicyConfig(TypedConfig):
         if value is not None and any(w < 0 for w in value):
             raise ValueError(f"ROI weights must be >= 0, got {value}")
         return value
+
+    def build(self, **_: Any) -> RatePolicy:
+        return ThresholdPolicy(self.thresholds_db, self.ratios, self.roi_weights)
 
     @model_validator(mode="after")
     def _lengths(self) -> "ThresholdPolicyConfig":
@@ -407,6 +416,19 @@ class TargetQualityPolicyConfig(TypedConfig):
             raise ValueError("calibration_channel applies when linksim calibrates itself; drop it or drop table")
         return self
 
+    def build(self, *, summary: pd.DataFrame | None = None, base_dir: str | Path | None = None, **_: Any) -> RatePolicy:
+        selection = {"scheme": self.scheme, "channel": self.channel, "roi_weight": self.roi_weight}
+        if summary is not None:
+            table = QualityTable.from_summary(summary, self.metric, **selection)
+        elif self.table is not None:
+            path = Path(self.table).expanduser()
+            if base_dir is not None and not path.is_absolute():
+                path = Path(base_dir) / path
+            table = QualityTable.from_csv(path, self.metric, **selection)
+        else:
+            raise ScenarioError("rate_policy.table: type target_quality needs a calibration summary.csv")
+        return TargetQualityPolicy(table, self.target)
+
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, value: str) -> str:
@@ -415,12 +437,11 @@ class TargetQualityPolicyConfig(TypedConfig):
         return value
 
 
-RatePolicyConfig = Annotated[
-    Union[FixedPolicyConfig, ThresholdPolicyConfig, TargetQualityPolicyConfig],
-    Field(discriminator="type"),
-]
+#: Every rate policy's config; each builds its policy (``build``) and is named by its ``type``.
+RATE_POLICIES = (FixedPolicyConfig, ThresholdPolicyConfig, TargetQualityPolicyConfig)
+RatePolicyConfig = Annotated[Union[RATE_POLICIES], Field(discriminator="type")]  # type: ignore[valid-type]
 #: The accepted ``rate_policy.type`` values.
-RATE_POLICY_TYPES = ("fixed", "threshold", "target_quality")
+RATE_POLICY_TYPES = tuple(config_type_name(config) for config in RATE_POLICIES)
 
 
 def build_policy(config: FixedPolicyConfig | ThresholdPolicyConfig | TargetQualityPolicyConfig, *,
@@ -436,27 +457,7 @@ def build_policy(config: FixedPolicyConfig | ThresholdPolicyConfig | TargetQuali
         base_dir: folder that a relative ``config.table`` path is relative to.
         supported_ratios: when given, :meth:`RatePolicy.validate` runs against it (``ValueError``).
     """
-    policy: RatePolicy
-    if isinstance(config, FixedPolicyConfig):
-        if bandwidth_ratio is None:
-            raise ValueError("rate_policy: type fixed needs the swept bandwidth_ratio")
-        policy = FixedPolicy(bandwidth_ratio)
-    elif isinstance(config, ThresholdPolicyConfig):
-        policy = ThresholdPolicy(config.thresholds_db, config.ratios, config.roi_weights)
-    elif isinstance(config, TargetQualityPolicyConfig):
-        selection = {"scheme": config.scheme, "channel": config.channel, "roi_weight": config.roi_weight}
-        if summary is not None:
-            table = QualityTable.from_summary(summary, config.metric, **selection)
-        elif config.table is not None:
-            path = Path(config.table).expanduser()
-            if base_dir is not None and not path.is_absolute():
-                path = Path(base_dir) / path
-            table = QualityTable.from_csv(path, config.metric, **selection)
-        else:
-            raise ScenarioError("rate_policy.table: type target_quality needs a calibration summary.csv")
-        policy = TargetQualityPolicy(table, config.target)
-    else:  # pragma: no cover - the discriminated union admits nothing else
-        raise TypeError(f"unknown rate policy config {type(config).__name__}")
+    policy = config.build(bandwidth_ratio=bandwidth_ratio, summary=summary, base_dir=base_dir)
     if supported_ratios is not None:
         policy.validate(supported_ratios)
     return policy
