@@ -80,3 +80,8 @@ def test_clean_channel_decodes_and_the_cliff_loses_the_image(scheme) -> None:
 def test_spic_needs_a_denoiser_that_takes_the_image(tmp_path) -> None:
     with pytest.raises(LinksimError, match="takes no low-resolution image"):
         SpicScheme(SpicConfig(checkpoint=_checkpoint(tmp_path, None)))
+
+
+def test_spic_refuses_the_oracle_mcs_at_validation(tmp_path) -> None:
+    with pytest.raises(ValueError, match="policy oracle is not supported"):
+        SpicConfig(checkpoint=_checkpoint(tmp_path, 8), mcs={"policy": "oracle"})

@@ -28,14 +28,14 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from PIL import Image
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from linksim.codecs import EncodedImage
 from linksim.errors import LinksimError
 from linksim.models.diffusion import Conditioning
 from linksim.randomness import row_generators
 from linksim.schemes.base import SCHEMES, LinkState, check_image_size
-from linksim.schemes.digital import LOST_VALUE, DigitalConfig, DigitalScheme, from_uint8
+from linksim.schemes.digital import LOST_VALUE, DigitalConfig, DigitalScheme, McsConfig, from_uint8
 from linksim.schemes.map_receiver import MapReceiverOptions, map_receiver
 from linksim.semantic_maps import one_hot
 
@@ -47,6 +47,13 @@ class SpicConfig(MapReceiverOptions, DigitalConfig):
 
     type: Literal["spic"] = "spic"  # type: ignore[assignment]
     map_factor: int = Field(1, ge=1)
+
+    @field_validator("mcs")
+    @classmethod
+    def _no_oracle(cls, value: McsConfig) -> McsConfig:
+        if value.policy == "oracle":
+            raise ValueError("spic sends with a fixed or adaptive MCS (policy oracle is not supported)")
+        return value
 
     @property
     def label(self) -> str:
@@ -82,8 +89,6 @@ class SpicScheme(DigitalScheme):
 
     def __init__(self, config: SpicConfig | None = None, device: str = "cpu") -> None:
         config = config or SpicConfig()
-        if config.mcs.policy == "oracle":
-            raise LinksimError("spic: mcs.policy oracle is not supported (use fixed or adaptive)")
         super().__init__(config, device)
         self.denoiser, self.pipeline = map_receiver(config, device)
         if self.denoiser.config.low_res_factor is None:
