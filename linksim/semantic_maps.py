@@ -33,7 +33,9 @@ def map_symbols(labels: torch.Tensor, planes: int, factor: int) -> torch.Tensor:
     """Complex symbols ``[B, planes H W / (2 f^2)]`` (unit average power) of the map subsampled by
     ``factor`` (the label at the centre of each ``f x f`` block)."""
     kept = labels[..., factor // 2 :: factor, factor // 2 :: factor]
-    reals = one_hot(kept, planes).flatten(1) * amplitude(planes)
+    # position-major (a position's planes are consecutive), so that any run of whole positions,
+    # such as a partial repeat of the map, has unit power whatever the class mix
+    reals = one_hot(kept, planes).permute(0, 2, 3, 1).flatten(1) * amplitude(planes)
     if reals.shape[1] % 2:
         reals = F.pad(reals, (0, 1))
     return torch.complex(reals[:, 0::2], reals[:, 1::2])
@@ -56,5 +58,6 @@ def posterior_from_symbols(y: torch.Tensor, noise_var: torch.Tensor, planes: int
     b, n = y.shape[0], planes * grid[0] * grid[1]
     reals = torch.stack([y.real, y.imag], dim=2).flatten(1)[:, :n]
     variance = (noise_var / 2).repeat_interleave(2, dim=1)[:, :n]
-    posterior = class_posterior(reals.reshape(b, planes, *grid), variance.reshape(b, planes, *grid))
+    to_planes = lambda t: t.reshape(b, *grid, planes).permute(0, 3, 1, 2)  # noqa: E731
+    posterior = class_posterior(to_planes(reals), to_planes(variance))
     return F.interpolate(posterior, size=size, mode="nearest")
