@@ -123,9 +123,10 @@ class LabelledCrops:
         self.scales = [read_camvid(root, split, h)[:2] for h in heights]
         self.crop = crop
 
-    def sample(self, batch_size: int, generator: "torch.Generator") -> tuple["torch.Tensor", "torch.Tensor"]:
-        """Images ``[B, 3, h, w]`` float in [0, 1] and labels ``[B, h, w]`` int64 (draws per image:
-        scale, image, offsets, flip)."""
+    def sample(self, batch_size: int, generator: "torch.Generator",
+               device: "torch.device | str" = "cpu") -> tuple["torch.Tensor", "torch.Tensor"]:
+        """Images ``[B, 3, h, w]`` float in [0, 1] and labels ``[B, h, w]`` int64 on ``device``
+        (draws per image: scale, image, offsets, flip)."""
         import torch
 
         g, (ch, cw) = generator, self.crop
@@ -141,7 +142,7 @@ class LabelledCrops:
                 image, label = image.flip(-1), label.flip(-1)
             images.append(image)
             labels.append(label)
-        return torch.stack(images).float().div_(255), torch.stack(labels).long()
+        return torch.stack(images).float().div_(255).to(device), torch.stack(labels).long().to(device)
 
 
 def colourise(labels: "torch.Tensor") -> "torch.Tensor":

@@ -214,11 +214,10 @@ class PointEvaluator:
         """``send`` of :meth:`link` for a still point: ``channel`` at ``state``'s SNR and keys."""
         return lambda symbols: self.channels[channel].send(symbols, state.snr_db, state.keys)
 
-    def _batch_rows(self, x: torch.Tensor, index: torch.Tensor, mask: torch.Tensor | None, x_hat: torch.Tensor,
-                    tx: Transmission, received: ChannelOutput, **columns: Any) -> pd.DataFrame:
+    def _batch_rows(self, x: torch.Tensor, index: torch.Tensor, mask: torch.Tensor | None, labels: torch.Tensor | None,
+                    x_hat: torch.Tensor, tx: Transmission, received: ChannelOutput, **columns: Any) -> pd.DataFrame:
         """Result rows of one batch: ``columns`` first, then image, pilot and side-information
         columns, the metrics, the scheme's columns and the receiver's SNR estimate."""
-        labels = None if self.images.labels is None else self.images.labels[index].to(self.device)
         values = compute_metrics(self.scenario.metrics, x_hat, x, roi_mask=mask, labels=labels)
         frame = {
             **columns,
@@ -260,22 +259,18 @@ class PointEvaluator:
                 keys = RowKeys.of(task.seed, trial.tolist(), [self.images.ids[i] for i in index.tolist()])
                 state = self.point_state(point, x, mask, keys, labels)
                 x_hat, tx, received = self.link(scheme, self.still_channel(point.channel, state), x, state)
-                frames.append(self._batch_rows(x, index, mask, x_hat, tx, received,
+                frames.append(self._batch_rows(x, index, mask, labels, x_hat, tx, received,
                                                trial=trial.numpy(), channel_uses=k))
-                if sets is not None:
-                    sets.add(x_hat, x)
+                sets.add(x_hat, x)
                 progress(len(flat))
-        rows = pd.concat(frames, ignore_index=True)
-        if sets is not None:
-            rows = rows.assign(**sets.values())
+        rows = pd.concat(frames, ignore_index=True).assign(**sets.values())
         if len(self.groups) > 1:  # rows in (trial, image) order, as for one size
             rows = rows.sort_values(["trial", "image_index"], kind="stable", ignore_index=True)
         return self._coordinates(rows, point, channel_uses=rows.pop("channel_uses").to_numpy())
 
-    def _set_metrics(self, task: PointTask) -> SetMetrics | None:
-        """The collector of the point's set-level metrics, if the scenario asks for any."""
-        names = [m for m in self.scenario.metrics if m in set_level_metrics()]
-        return SetMetrics(names, task.seed) if names else None
+    def _set_metrics(self, task: PointTask) -> SetMetrics:
+        """The collector of the point's set-level metrics (idle if the scenario asks for none)."""
+        return SetMetrics([m for m in self.scenario.metrics if m in set_level_metrics()], task.seed)
 
     def _policy(self, point: SweepPoint, scheme: Scheme) -> RatePolicy:
         config = self.scenario.policy_config(point.policy)
@@ -328,15 +323,12 @@ class PointEvaluator:
                 x_hat, tx, received = self.link(
                     scheme, lambda symbols: frames_channel.send(symbols, trial, frame, keys), x, state)
                 batches.append(self._batch_rows(
-                    x, index, mask, x_hat, tx, received, trial=(members // n_frames).numpy(),
+                    x, index, mask, labels, x_hat, tx, received, trial=(members // n_frames).numpy(),
                     frame=(members % n_frames).numpy(), true_snr_db=true_flat[on_device].cpu().numpy(),
                     snr_estimate_db=estimate[on_device].cpu().numpy(), fed_back_snr_db=known[on_device].cpu().numpy(),
                     ratio=ratio, frame_roi_weight=w, channel_uses=k))
-                if sets is not None:
-                    sets.add(x_hat, x)
+                sets.add(x_hat, x)
                 progress(len(members))
-        rows = pd.concat(batches, ignore_index=True)
-        if sets is not None:
-            rows = rows.assign(**sets.values())
+        rows = pd.concat(batches, ignore_index=True).assign(**sets.values())
         rows = rows.sort_values(["trial", "frame"], ignore_index=True)
         return self._coordinates(rows, point)

@@ -109,14 +109,20 @@ class SetMetrics:
         self._y: list[torch.Tensor] = []
 
     def add(self, x_hat: torch.Tensor, x: torch.Tensor) -> None:
-        """Reconstructions and their originals ``[B, 3, H, W]`` (rows in the order they are added)."""
+        """Reconstructions and their originals ``[B, 3, H, W]`` (rows in the order they are added);
+        nothing is computed when no set-level metric is wanted."""
+        if not self.names:
+            return
         self._x.append(alex_features(x_hat))
         self._y.append(alex_features(x))
 
     def values(self) -> dict[str, float]:
-        """``{name: value, name_ci95_low: ..., name_ci95_high: ...}`` (NaN with fewer than 2 rows).
+        """``{name: value, name_ci95_low: ..., name_ci95_high: ...}`` (NaN with fewer than 2 rows;
+        empty when no set-level metric is wanted).
         The bootstrap draws rows by position: callers add rows in an order that does not depend
         on the batch size (the sweep does), so neither does the CI."""
+        if not self.names:
+            return {}
         fx, fy = torch.cat(self._x), torch.cat(self._y)
         n, out = len(fx), {}
         generator = torch.Generator().manual_seed(self.seed)

@@ -187,7 +187,8 @@ def _run_locked(scenario: Scenario, started: float, fresh: bool, progress: bool,
         (out / "savings.csv").unlink(missing_ok=True)  # from an earlier run of another grid
     ceiling = None
     if any(m in label_metrics() for m in scenario.metrics):  # the originals through the segmenter
-        ceiling = semantic_ceiling(scenario.dataset.load(), [m for m in scenario.metrics if m in label_metrics()], device)
+        images = evaluator.images if evaluator is not None else scenario.dataset.load()  # loaded once per run
+        ceiling = semantic_ceiling(images, [m for m in scenario.metrics if m in label_metrics()], device)
         write_csv(ceiling, out / "ceiling.csv")
     else:
         (out / "ceiling.csv").unlink(missing_ok=True)  # from an earlier run with other metrics

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 import yaml
@@ -23,6 +25,7 @@ from linksim.inputs import file_digest
 from linksim.results import atomic_write
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,21 @@ def load_checkpoint(name_or_path: str, device: str = "cpu") -> tuple[dict[str, t
         raise LinksimError(f"checkpoint {path}: its weights do not match the SHA-256 in its own metadata "
                            "(the file is damaged); restore or retrain it")
     return weights, metadata
+
+
+def load_kind(name_or_path: str, kind: str, build: Callable[[dict[str, torch.Tensor], dict[str, str]], T],
+              device: str = "cpu", what: str = "", model: str = "") -> T:
+    """``build(weights, metadata)`` of a checkpoint whose metadata ``kind`` is ``kind``; one-line
+    :class:`LinksimError` if it is another kind ("is not a <what> checkpoint") or if ``build``
+    finds its metadata or weights unusable (``KeyError``, ``ValueError``, ``RuntimeError``:
+    "unusable <model>")."""
+    weights, metadata = load_checkpoint(name_or_path, device)
+    if metadata.get("kind") != kind:
+        raise LinksimError(f"checkpoint '{name_or_path}' is not a {what or kind} checkpoint")
+    try:
+        return build(weights, metadata)
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise LinksimError(f"checkpoint '{name_or_path}': unusable {model or kind} ({exc})".splitlines()[0]) from None
 
 
 def export_checkpoint(run_dir: str | Path, name: str, out_dir: Path = CHECKPOINT_DIR) -> tuple[Path, str]:

@@ -31,7 +31,7 @@ from torch import nn
 from linksim.errors import LinksimError
 from linksim.models.deepjscc import side_input
 from linksim.schema import StrictModel
-from linksim.zoo import checkpoint_sha256, load_checkpoint
+from linksim.zoo import checkpoint_sha256, load_kind
 
 
 class DenoiserConfig(StrictModel):
@@ -183,14 +183,10 @@ class LoadedDenoiser:
 def load_denoiser(name_or_path: str, device: str = "cpu") -> LoadedDenoiser:
     """Load a diffusion receiver checkpoint of the zoo (or a path); one-line :class:`LinksimError`
     if it is not one or its weights do not fit the architecture its metadata names."""
-    weights, metadata = load_checkpoint(name_or_path, device)
-    if metadata.get("kind") != "diffusion-receiver":
-        raise LinksimError(f"checkpoint '{name_or_path}' is not a diffusion receiver checkpoint")
-    try:
+    def build(weights: dict[str, torch.Tensor], metadata: dict[str, str]) -> LoadedDenoiser:
         model = ConditionalDenoiser(DenoiserConfig.model_validate_json(metadata["denoiser"]))
         model.load_state_dict(weights)
-        scheduler_config = json.loads(metadata["scheduler"])
-        trained_on, trained_sha = metadata["deepjscc_checkpoint"], metadata["deepjscc_sha256"]
-    except (KeyError, ValueError, RuntimeError) as exc:
-        raise LinksimError(f"checkpoint '{name_or_path}': unusable denoiser ({exc})".splitlines()[0]) from None
-    return LoadedDenoiser(model.to(device).eval(), scheduler_config, trained_on, trained_sha, metadata)
+        return LoadedDenoiser(model.to(device).eval(), json.loads(metadata["scheduler"]),
+                              metadata["deepjscc_checkpoint"], metadata["deepjscc_sha256"], metadata)
+
+    return load_kind(name_or_path, "diffusion-receiver", build, device, what="diffusion receiver", model="denoiser")

@@ -28,7 +28,7 @@ from torch import nn
 from linksim.errors import LinksimError
 from linksim.models.diffusion import Conditioning
 from linksim.schema import StrictModel
-from linksim.zoo import load_checkpoint
+from linksim.zoo import load_kind
 
 KIND = "map-diffusion"
 
@@ -133,13 +133,9 @@ class LoadedMapDenoiser:
 
 def load_map_denoiser(name_or_path: str, device: str = "cpu") -> LoadedMapDenoiser:
     """Load a map-conditioned denoiser of the zoo (or a path); one-line :class:`LinksimError`."""
-    weights, metadata = load_checkpoint(name_or_path, device)
-    if metadata.get("kind") != KIND:
-        raise LinksimError(f"checkpoint '{name_or_path}' is not a map-conditioned diffusion checkpoint")
-    try:
+    def build(weights: dict[str, torch.Tensor], metadata: dict[str, str]) -> LoadedMapDenoiser:
         model = MapDenoiser(MapDenoiserConfig.model_validate_json(metadata["denoiser"]))
         model.load_state_dict(weights)
-        scheduler_config = json.loads(metadata["scheduler"])
-    except (KeyError, ValueError, RuntimeError) as exc:
-        raise LinksimError(f"checkpoint '{name_or_path}': unusable map denoiser ({exc})".splitlines()[0]) from None
-    return LoadedMapDenoiser(model.to(device).eval(), scheduler_config, metadata)
+        return LoadedMapDenoiser(model.to(device).eval(), json.loads(metadata["scheduler"]), metadata)
+
+    return load_kind(name_or_path, KIND, build, device, what="map-conditioned diffusion", model="map denoiser")

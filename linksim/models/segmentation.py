@@ -16,7 +16,7 @@ from torch import nn
 
 from linksim.errors import LinksimError
 from linksim.schema import StrictModel
-from linksim.zoo import load_checkpoint
+from linksim.zoo import load_kind
 
 KIND = "segmenter"
 
@@ -99,12 +99,9 @@ class LoadedSegmenter:
 
 def load_segmenter(name_or_path: str, device: str = "cpu") -> LoadedSegmenter:
     """Load a segmenter of the zoo (or a path); one-line :class:`LinksimError` if it is not one."""
-    weights, metadata = load_checkpoint(name_or_path, device)
-    if metadata.get("kind") != KIND:
-        raise LinksimError(f"checkpoint '{name_or_path}' is not a segmenter checkpoint")
-    try:
+    def build(weights: dict[str, torch.Tensor], metadata: dict[str, str]) -> LoadedSegmenter:
         model = Segmenter(SegmenterConfig.model_validate_json(metadata["segmenter"]))
         model.load_state_dict(weights)
-    except (KeyError, ValueError, RuntimeError) as exc:
-        raise LinksimError(f"checkpoint '{name_or_path}': unusable segmenter ({exc})".splitlines()[0]) from None
-    return LoadedSegmenter(model.to(device).eval(), metadata)
+        return LoadedSegmenter(model.to(device).eval(), metadata)
+
+    return load_kind(name_or_path, KIND, build, device)

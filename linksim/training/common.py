@@ -11,14 +11,16 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 import yaml
+from safetensors.torch import load_file
 from sionna.phy import config as sionna_config
 from tqdm import tqdm
 
 from linksim.data import read_image_folder
 from linksim.errors import LinksimError
 from linksim.randomness import resolve_device, seed_everything
-from linksim.results import write_text
+from linksim.results import atomic_write, write_text
 from linksim.scenario import DatasetConfig
+from linksim.zoo import save_checkpoint
 
 
 def lr_at(step: int, lr: float, lr_min: float, warmup_steps: int, steps: int) -> float:
@@ -106,7 +108,17 @@ class Trainer(Protocol):
 
 
 class TrainerBase:
-    """Common set-up of a trainer: config, device, thread count, output folder, seed, counters."""
+    """Common set-up of a trainer: config, device, thread count, output folder, seed, counters;
+    and the checkpoints every trainer writes: the model's weights in ``last.safetensors`` (with
+    :meth:`metadata`), the optimiser, counters and random state in ``state.pt``.
+
+    Subclasses set ``self.model``, ``self.optimizer``, ``self.generator`` and implement
+    :meth:`metadata`; one that keeps other weights (an EMA) overrides the three hooks
+    :meth:`exported_weights`, :meth:`extra_state` and :meth:`load_weights`."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -117,6 +129,44 @@ class TrainerBase:
         seed_everything(config.seed)
         self.step = 0
         self.wall_time = 0.0
+
+    def set_learning_rate(self) -> None:
+        """The schedule's rate at the current step (:func:`lr_at`) for every parameter group."""
+        c = self.config
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(self.step, c.lr, c.lr_min, c.warmup_steps, c.steps)
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def metadata(self) -> dict[str, str]:
+        """What ``last.safetensors`` says about the weights (architecture, step, config...)."""
+        raise NotImplementedError
+
+    def exported_weights(self) -> dict[str, torch.Tensor]:
+        """The weights ``last.safetensors`` holds: the model's own."""
+        return {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+
+    def extra_state(self) -> dict[str, Any]:
+        """What ``state.pt`` holds besides optimiser, counters and random state."""
+        return {}
+
+    def load_weights(self, state: dict[str, Any]) -> None:
+        """Restore the weights on ``--resume`` (here from ``last.safetensors``)."""
+        self.model.load_state_dict(load_file(str(self.out / "last.safetensors"), device=str(self.device)))
+
+    def save(self) -> None:
+        save_checkpoint(self.out / "last.safetensors", self.exported_weights(), self.metadata())
+        state = {"step": self.step, "wall_time": self.wall_time, **self.extra_state(),
+                 "optimizer": self.optimizer.state_dict(), **rng_state(self.generator, self.device)}
+        atomic_write(self.out / "state.pt", lambda tmp: torch.save(state, tmp))
+
+    def resume(self) -> None:
+        if not (self.out / "state.pt").is_file():
+            raise LinksimError(f"{self.out}: nothing to resume (no state.pt); start without --resume")
+        state = torch.load(self.out / "state.pt", map_location="cpu", weights_only=False)
+        self.load_weights(state)
+        self.optimizer.load_state_dict(state["optimizer"])
+        restore_rng(state, self.generator, self.device)
+        self.step, self.wall_time = state["step"], state["wall_time"]
 
 
 # Steps timed before a time budget fixes the step count (after a few that warm caches and kernels),

@@ -29,16 +29,13 @@ from typing import Literal
 
 import torch
 from pydantic import Field, ValidationInfo, field_validator
-from safetensors.torch import load_file
 
 from linksim.channels import CHANNELS, build_channel
-from linksim.errors import LinksimError, ScenarioError
+from linksim.errors import ScenarioError
 from linksim.metrics import lpips, psnr
 from linksim.models.deepjscc import DeepJSCC, latent_channels_for
 from linksim.roi import centre_masks
-from linksim.results import atomic_write
-from linksim.training.common import TrainerBase, TrainingImages, load_images, lr_at, restore_rng, rng_state, run_training
-from linksim.zoo import save_checkpoint
+from linksim.training.common import TrainerBase, TrainingImages, load_images, run_training
 from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
 from linksim.schema import Ratios, StrictModel, parse_ratio, ratio_label
 
@@ -120,10 +117,6 @@ def load_train_config(path: str | Path) -> DeepJSCCTrainConfig:
     return config
 
 
-def _lr_at(step: int, config: DeepJSCCTrainConfig) -> float:
-    return lr_at(step, config.lr, config.lr_min, config.warmup_steps, config.steps)
-
-
 class DeepJSCCTrainer(TrainerBase):
     """Owns the model, optimiser, data and channel of one training run."""
 
@@ -191,8 +184,7 @@ class DeepJSCCTrainer(TrainerBase):
         return loss
 
     def train_step(self) -> float:
-        for group in self.optimizer.param_groups:
-            group["lr"] = _lr_at(self.step, self.config)
+        self.set_learning_rate()
         images, snr, ratio = self._batch()
         weight_map = None
         if self.config.roi_weights != [0.0]:
@@ -231,30 +223,14 @@ class DeepJSCCTrainer(TrainerBase):
         return rows
 
     # -- persistence -------------------------------------------------------------------------
-    def save(self) -> None:
-        weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        metadata = {"step": str(self.step), "latent_channels": str(self.config.latent_channels),
-                    "roi_input": "true" if self.config.roi_input else "false",
-                    "width": str(self.config.width), "downsample": str(self.config.downsample),
-                    "image_size": str(self.config.trained_size),
-                    # what a scheme needs to use the file directly (a run's last.safetensors works as a path)
-                    "ratios": json.dumps(self.config.ratios),
-                    "config": json.dumps(self.config.model_dump(mode="json"))}
-        save_checkpoint(self.out / "last.safetensors", weights, metadata)
-        state = {
-            "step": self.step, "wall_time": self.wall_time, "optimizer": self.optimizer.state_dict(),
-            **rng_state(self.generator, self.device),
-        }
-        atomic_write(self.out / "state.pt", lambda tmp: torch.save(state, tmp))
-
-    def resume(self) -> None:
-        if not (self.out / "state.pt").is_file():
-            raise LinksimError(f"{self.out}: nothing to resume (no state.pt); start without --resume")
-        self.model.load_state_dict(load_file(str(self.out / "last.safetensors"), device=str(self.device)))
-        state = torch.load(self.out / "state.pt", map_location="cpu", weights_only=False)
-        self.optimizer.load_state_dict(state["optimizer"])
-        restore_rng(state, self.generator, self.device)
-        self.step, self.wall_time = state["step"], state["wall_time"]
+    def metadata(self) -> dict[str, str]:
+        return {"step": str(self.step), "latent_channels": str(self.config.latent_channels),
+                "roi_input": "true" if self.config.roi_input else "false",
+                "width": str(self.config.width), "downsample": str(self.config.downsample),
+                "image_size": str(self.config.trained_size),
+                # what a scheme needs to use the file directly (a run's last.safetensors works as a path)
+                "ratios": json.dumps(self.config.ratios),
+                "config": json.dumps(self.config.model_dump(mode="json"))}
 
     def loss_columns(self, mean_loss: float) -> tuple[dict[str, float], str]:
         if self.config.lpips_weight:  # not an MSE: no PSNR to read off

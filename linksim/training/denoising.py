@@ -9,10 +9,7 @@ from typing import Any
 import torch
 from diffusers.training_utils import EMAModel
 
-from linksim.errors import LinksimError
-from linksim.results import atomic_write
-from linksim.training.common import TrainerBase, restore_rng, rng_state
-from linksim.zoo import save_checkpoint
+from linksim.training.common import TrainerBase
 
 
 def denoising_loss(model: torch.nn.Module, scheduler: Any, images: torch.Tensor, cond: Any,
@@ -30,13 +27,8 @@ def denoising_loss(model: torch.nn.Module, scheduler: Any, images: torch.Tensor,
 
 class EmaTrainer(TrainerBase):
     """A trainer whose model has an EMA of its weights (diffusers' ``EMAModel``): the EMA is what
-    gets evaluated and saved; ``state.pt`` keeps raw weights, EMA, optimiser and RNG state.
-    Subclasses set ``self.model``, ``self.optimizer``, ``self.generator``, call :meth:`init_ema`
-    and implement ``metadata()``."""
-
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    generator: torch.Generator
+    gets evaluated and saved; ``state.pt`` also keeps the raw weights and the EMA. Subclasses
+    call :meth:`init_ema` after setting ``self.model``."""
 
     def init_ema(self, decay: float) -> None:
         self.ema = EMAModel(self.model.parameters(), decay=decay)
@@ -64,30 +56,17 @@ class EmaTrainer(TrainerBase):
         self.step += 1
         return loss.item()
 
-    def metadata(self) -> dict[str, str]:
-        raise NotImplementedError
-
-    def save(self) -> None:
+    def exported_weights(self) -> dict[str, torch.Tensor]:
         with self.ema_weights():
-            weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        save_checkpoint(self.out / "last.safetensors", weights, self.metadata())
-        state = {
-            "step": self.step, "wall_time": self.wall_time, "model": self.model.state_dict(),
-            "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
-            **rng_state(self.generator, self.device),
-        }
-        atomic_write(self.out / "state.pt", lambda tmp: torch.save(state, tmp))
+            return super().exported_weights()
 
-    def resume(self) -> None:
-        if not (self.out / "state.pt").is_file():
-            raise LinksimError(f"{self.out}: nothing to resume (no state.pt); start without --resume")
-        state = torch.load(self.out / "state.pt", map_location="cpu", weights_only=False)
+    def extra_state(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "ema": self.ema.state_dict()}
+
+    def load_weights(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.ema.to(self.device)
-        self.optimizer.load_state_dict(state["optimizer"])
-        restore_rng(state, self.generator, self.device)
-        self.step, self.wall_time = state["step"], state["wall_time"]
 
     def loss_columns(self, mean_loss: float) -> tuple[dict[str, float], str]:
         return {"loss": mean_loss}, f"loss {mean_loss:.4f}"

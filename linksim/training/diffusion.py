@@ -32,7 +32,7 @@ from linksim.models.diffusion import ConditionalDenoiser, Conditioning, Denoiser
 from linksim.pipelines.diffusion import SAMPLERS, DiffusionReceiverPipeline, sampling_scheduler, training_scheduler
 from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
 from linksim.schema import Ratios, StrictModel
-from linksim.training.common import TrainingImages, load_images, lr_at, run_training
+from linksim.training.common import TrainingImages, load_images, run_training
 from linksim.training.denoising import EmaTrainer, denoising_loss
 from linksim.zoo import checkpoint_sha256, save_checkpoint
 
@@ -163,8 +163,7 @@ class DiffusionTrainer(EmaTrainer):
     # -- one step ----------------------------------------------------------------------------
     def train_step(self) -> float:
         config = self.config
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(self.step, config.lr, config.lr_min, config.warmup_steps, config.steps)
+        self.set_learning_rate()
         images, snr, ratio = self._batch()
         cond, estimate = self._condition(images, snr, ratio)
         if config.finetune:

@@ -36,7 +36,7 @@ from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_sche
 from linksim.scenario import read_yaml, validate_yaml_data
 from linksim.schema import StrictModel
 from linksim.semantic_maps import map_symbols, one_hot, posterior_from_symbols
-from linksim.training.common import lr_at, run_training
+from linksim.training.common import run_training
 from linksim.training.denoising import EmaTrainer, denoising_loss
 
 
@@ -135,11 +135,8 @@ class MapDiffusionTrainer(EmaTrainer):
         return cond
 
     def train_step(self) -> float:
-        c = self.config
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(self.step, c.lr, c.lr_min, c.warmup_steps, c.steps)
-        images, labels = self.crops.sample(c.batch_size, self.generator)
-        images, labels = images.to(self.device), labels.to(self.device)
+        self.set_learning_rate()
+        images, labels = self.crops.sample(self.config.batch_size, self.generator, self.device)
         cond = self._condition(images, labels)
         return self.step_optimizer(denoising_loss(self.model, self.scheduler, images, cond, self.generator))
 

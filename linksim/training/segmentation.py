@@ -20,18 +20,14 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 from pydantic import Field, model_validator
-from safetensors.torch import load_file
 
 from linksim.camvid import CLASSES, NUM_CLASSES, VOID, LabelledCrops, read_camvid
-from linksim.errors import LinksimError
 from linksim.inputs import InputFile
 from linksim.models.segmentation import KIND, Segmenter, SegmenterConfig
-from linksim.results import atomic_write
 from linksim.scenario import read_yaml, validate_yaml_data
 from linksim.schema import StrictModel
 from linksim.semantic_metrics import confusion, miou, pixel_accuracy
-from linksim.training.common import TrainerBase, lr_at, restore_rng, rng_state, run_training
-from linksim.zoo import save_checkpoint
+from linksim.training.common import TrainerBase, run_training
 
 
 class SegmenterTrainConfig(StrictModel):
@@ -97,11 +93,8 @@ class SegmenterTrainer(TrainerBase):
         self.scores: dict[str, float] = {}
 
     def train_step(self) -> float:
-        c = self.config
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(self.step, c.lr, c.lr_min, c.warmup_steps, c.steps)
-        images, labels = self.crops.sample(c.batch_size, self.generator)
-        images, labels = images.to(self.device), labels.to(self.device)
+        self.set_learning_rate()
+        images, labels = self.crops.sample(self.config.batch_size, self.generator, self.device)
         loss = torch.nn.functional.cross_entropy(self.model(images), labels, weight=self.weights, ignore_index=VOID)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -123,23 +116,9 @@ class SegmenterTrainer(TrainerBase):
         self.model.train()
         return rows
 
-    def save(self) -> None:
-        weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        metadata = {"kind": KIND, "step": str(self.step), "segmenter": self.architecture.model_dump_json(),
-                    "scores": json.dumps(self.scores), "config": self.config.model_dump_json()}
-        save_checkpoint(self.out / "last.safetensors", weights, metadata)
-        state = {"step": self.step, "wall_time": self.wall_time, "optimizer": self.optimizer.state_dict(),
-                 **rng_state(self.generator, self.device)}
-        atomic_write(self.out / "state.pt", lambda tmp: torch.save(state, tmp))
-
-    def resume(self) -> None:
-        if not (self.out / "state.pt").is_file():
-            raise LinksimError(f"{self.out}: nothing to resume (no state.pt); start without --resume")
-        self.model.load_state_dict(load_file(str(self.out / "last.safetensors"), device=str(self.device)))
-        state = torch.load(self.out / "state.pt", map_location="cpu", weights_only=False)
-        self.optimizer.load_state_dict(state["optimizer"])
-        restore_rng(state, self.generator, self.device)
-        self.step, self.wall_time = state["step"], state["wall_time"]
+    def metadata(self) -> dict[str, str]:
+        return {"kind": KIND, "step": str(self.step), "segmenter": self.architecture.model_dump_json(),
+                "scores": json.dumps(self.scores), "config": self.config.model_dump_json()}
 
     def loss_columns(self, mean_loss: float) -> tuple[dict[str, float], str]:
         return {"loss": mean_loss}, f"loss {mean_loss:.3f}"
