@@ -89,8 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("model", choices=list(TRAINERS), help="which model to train: the DeepJSCC "
                        "encoder/decoder, the receiver's diffusion denoiser on a frozen DeepJSCC checkpoint, or "
-                       "the CamVid segmenter that scores semantic preservation (miou), or the map-conditioned denoiser "
-                       "of the semantic-map schemes")
+                       "the CamVid segmenter that scores semantic preservation (miou), the map-conditioned denoiser "
+                       "of the semantic-map schemes, or the SPADE generator of layered-gan")
     train.add_argument("--config", type=Path, required=True, metavar="FILE", help="training config YAML "
                        "(see configs/train-deepjscc-cifar10-cpu.yaml, configs/train-diffusion-cifar10-cpu.yaml)")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the out folder")
@@ -162,6 +162,7 @@ TRAINERS = {
     "diffusion": ("linksim.training.diffusion", "load_diffusion_train_config", "train_diffusion"),
     "segmenter": ("linksim.training.segmentation", "load_segmenter_train_config", "train_segmenter"),
     "map-diffusion": ("linksim.training.map_diffusion", "load_map_diffusion_train_config", "train_map_diffusion"),
+    "spade": ("linksim.training.spade", "load_spade_train_config", "train_spade"),
 }
 
 

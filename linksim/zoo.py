@@ -116,6 +116,13 @@ CHECKPOINTS: dict[str, CheckpointInfo] = {
             "CamVid train at 120x160 on a CPU (97 min): an early checkpoint, training continues",
         ),
         CheckpointInfo(
+            "camvid-spade-v1",
+            "camvid-spade-v1.safetensors",
+            "865ad051faba5c71f84237b4112179b83509dfc5428ad8daed6bdd414c9dea23",
+            "SPADE generator of layered-gan's base layer (0.9M parameters; street scene from the CamVid map); "
+            "GAN + L1 + LPIPS on CamVid train at 120x160 on a CPU",
+        ),
+        CheckpointInfo(
             "cifar10-diffusion-v1",
             "cifar10-diffusion-v1.safetensors",
             "e34940a30a64011f55ae22d4bc090912fb9b3a00f35227fb2dcc743e5af0a1b1",

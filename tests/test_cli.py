@@ -34,7 +34,7 @@ def test_user_error_is_one_line_exit_2_without_traceback(tmp_path, write_scenari
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith(f"linksim: error: {path}:")
-    assert "schemes[0].type: unknown type 'telepathy' (accepted: 'softcast', 'deepjscc', 'digital', 'capacity', 'diffusion', 'gesco', 'spic')" in proc.stderr
+    assert "schemes[0].type: unknown type 'telepathy' (accepted: 'softcast', 'deepjscc', 'digital', 'capacity', 'diffusion', 'gesco', 'spic', 'layered-gan')" in proc.stderr
 
 
 def test_missing_dataset_root_is_a_user_error(tmp_path, write_scenario, capsys):

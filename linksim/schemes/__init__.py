@@ -14,6 +14,7 @@ from linksim.schemes.digital import CapacityBound, CapacityConfig, DigitalConfig
 from linksim.schemes.diffusion import DiffusionConfig, DiffusionScheme
 from linksim.schemes.gesco import GescoConfig, GescoScheme
 from linksim.schemes.spic import SpicConfig, SpicScheme
+from linksim.schemes.layered_gan import LayeredGanConfig, LayeredGanScheme
 
 
 def build_scheme(config: SchemeConfig, device: str = "cpu") -> Scheme:
@@ -33,6 +34,8 @@ __all__ = [
     "DeepJSCCScheme",
     "GescoConfig",
     "GescoScheme",
+    "LayeredGanConfig",
+    "LayeredGanScheme",
     "LinkState",
     "Scheme",
     "SchemeConfig",
