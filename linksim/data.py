@@ -4,7 +4,7 @@ Every loader returns an :class:`ImageSet`: ``images`` is a float32 tensor ``[N, 
 ``[0, 1]`` (RGB, ``S = image_size``) and ``ids`` names each image stably (the same id always means
 the same source pixels), so result rows can be traced back to their image.
 
-Datasets (``DATASETS`` maps name -> description and loader):
+Datasets (``DATASETS``, in :mod:`linksim.dataset_catalogue`, maps name -> description and loader):
 
 - ``cifar10``: the official CIFAR-10 *python* release (``cifar-10-batches-py/``), read from
   ``root`` or from the cache (downloaded once on machines with internet).
@@ -46,6 +46,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from linksim.dataset_catalogue import (  # noqa: F401 (re-exported: the catalogue's home before)
+    DATASETS,
+    DatasetInfo,
+    available_datasets,
+    labelled_datasets,
+    native_size_datasets,
+    size_text,
+)
 from linksim.errors import DatasetError
 
 __all__ = ["DATASETS", "DatasetInfo", "ImageSet", "available_datasets", "load_dataset"]
@@ -134,22 +142,6 @@ class ImageSet:
         for index, images in self.size_groups():
             for start in range(0, len(index), batch_size):
                 yield images[start : start + batch_size], [self.ids[i] for i in index[start : start + batch_size].tolist()]
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """A registry entry: a one-line description (for ``linksim list``) and the loader.
-
-    ``loader(*, image_size, num_images, split, root, subset_seed) -> ImageSet``; arguments are
-    already checked by :func:`load_dataset`. ``image_size=None`` asks for native size; loaders
-    that cannot give it say so (``native``).
-    """
-
-    description: str
-    loader: Callable[..., ImageSet]
-    native: bool = False
-    labels: bool = False  # gives per-pixel class maps (what the semantic metrics and schemes need)
-    size_is_height: bool = False  # image_size is the height (aspect kept), not the side of a square
 
 
 # ----------------------------------------------------------------------------------------------
@@ -621,58 +613,7 @@ def _load_camvid(
 
 
 # ----------------------------------------------------------------------------------------------
-# Registry and entry point
-
-
-DATASETS: dict[str, DatasetInfo] = {
-    "skimage-samples": DatasetInfo(
-        "random crops of the colour photos shipped with scikit-image (no download; default 64)",
-        _load_skimage_samples,
-    ),
-    "image_folder": DatasetInfo(
-        "a folder or .tar of <split>/<class>/<file> images (or a plain folder of images); root required",
-        _load_image_folder,
-        native=True,
-    ),
-    "cifar10": DatasetInfo(
-        "official CIFAR-10 python release from root, or downloaded once to ~/.cache/linksim/cifar10",
-        _load_cifar10,
-    ),
-    "kodak": DatasetInfo(
-        "the 24 Kodak photos (768x512, both orientations) from root, checksummed; evaluation only",
-        _load_kodak,
-        native=True,
-    ),
-    "camvid": DatasetInfo(
-        "CamVid street scenes with 11-class label maps from root (<root>/<split>.tar); image_size = height, 4:3",
-        _load_camvid,
-        native=True,
-        labels=True,
-        size_is_height=True,
-    ),
-}
-
-
-def available_datasets() -> list[str]:
-    """Names accepted by :func:`load_dataset`, in registry order."""
-    return list(DATASETS)
-
-
-def size_text(name: str, image_size: int | None) -> str:
-    """How ``image_size`` reads for dataset ``name``: ``"32x32"``, ``"120 pixels high"`` or ``"native size"``."""
-    if image_size is None:
-        return "native size"
-    return f"{image_size} pixels high" if DATASETS[name].size_is_height else f"{image_size}x{image_size}"
-
-
-def labelled_datasets() -> list[str]:
-    """Names of the datasets whose images come with per-pixel class maps."""
-    return [name for name, info in DATASETS.items() if info.labels]
-
-
-def native_size_datasets() -> list[str]:
-    """Names of the datasets that can give images at their native size (``image_size=None``)."""
-    return [name for name, info in DATASETS.items() if info.native]
+# Entry point (the registry is linksim.dataset_catalogue.DATASETS)
 
 
 def centre_crop(images: torch.Tensor, h: int, w: int) -> torch.Tensor:

@@ -49,7 +49,6 @@ import os
 import pickle
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +58,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from linksim.errors import MetricError
+from linksim.metric_catalogue import (  # noqa: F401 (re-exported: the registry's home before)
+    METRICS,
+    MetricSpec,
+    available_metrics,
+    label_metrics,
+    region_metrics,
+    set_level_metrics,
+)
 
 MetricFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
@@ -403,65 +410,6 @@ def get_lpips(device: str | torch.device = "cpu") -> LPIPS:
 def lpips(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """LPIPS (AlexNet, v0.1) distance ``[B]`` between ``x`` and ``y`` ``[B, 3, H, W]`` in [0, 1]; lower is better."""
     return get_lpips(x.device)(x, y, mask)
-
-
-# -- registry -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MetricSpec:
-    """A metric as the sweep runner and the plots see it.
-
-    ``fn(x, y, mask)`` maps reconstructions and references ``[B, 3, H, W]`` (and an optional
-    mask ``[B, 1, H, W]``) to ``[B]``; ``label`` is the plot axis label. ``region`` says which
-    pixels count: ``"all"``, ``"roi"`` (inside the ROI mask) or ``"background"`` (outside it);
-    region metrics need ROI masks (the scenario's ``roi:`` block).
-    """
-
-    name: str
-    fn: MetricFn | None  # None for the semantic metrics (see :func:`compute_metrics`)
-    label: str
-    higher_is_better: bool
-    unit: str = ""
-    region: str = "all"
-    needs_labels: bool = False  # scored against the dataset's label maps (``miou``, ``pixel_accuracy``)
-    set_level: bool = False  # one value per point, over its images (``fd_alex``, ``kid_alex``)
-
-
-METRICS: dict[str, MetricSpec] = {
-    "psnr": MetricSpec("psnr", psnr, "PSNR [dB]", higher_is_better=True, unit="dB"),
-    "ssim": MetricSpec("ssim", ssim, "SSIM", higher_is_better=True),
-    "ms_ssim": MetricSpec("ms_ssim", ms_ssim, "MS-SSIM", higher_is_better=True),
-    "lpips": MetricSpec("lpips", lpips, "LPIPS (AlexNet)", higher_is_better=False),
-    "roi_psnr": MetricSpec("roi_psnr", psnr, "ROI PSNR [dB]", higher_is_better=True, unit="dB", region="roi"),
-    "bg_psnr": MetricSpec("bg_psnr", psnr, "background PSNR [dB]", higher_is_better=True, unit="dB", region="background"),
-    "roi_lpips": MetricSpec("roi_lpips", lpips, "ROI LPIPS (AlexNet)", higher_is_better=False, region="roi"),
-    # the reconstruction segmented by the zoo's CamVid segmenter, against the label map (per image)
-    "miou": MetricSpec("miou", None, "mIoU of the segmented reconstruction", higher_is_better=True, needs_labels=True),
-    "pixel_accuracy": MetricSpec("pixel_accuracy", None, "pixel accuracy of the segmented reconstruction",
-                                 higher_is_better=True, needs_labels=True),
-    # distribution distances between a point's reconstructions and originals (linksim.set_metrics)
-    "fd_alex": MetricSpec("fd_alex", None, "Fréchet distance (AlexNet conv5)", higher_is_better=False, set_level=True),
-    "kid_alex": MetricSpec("kid_alex", None, "KID x 1000 (AlexNet conv5)", higher_is_better=False, set_level=True),
-}
-
-
-def available_metrics() -> list[str]:
-    """Names accepted by :func:`compute_metrics` (and a scenario's ``metrics:``)."""
-    return list(METRICS)
-
-
-def region_metrics() -> list[str]:
-    """Metrics that need an ROI mask."""
-    return [name for name, spec in METRICS.items() if spec.region != "all"]
-
-
-def set_level_metrics() -> list[str]:
-    """Metrics with one value per point (computed by the evaluator, not per image)."""
-    return [name for name, spec in METRICS.items() if spec.set_level]
-
-
-def label_metrics() -> list[str]:
-    """Metrics that need the dataset's label maps."""
-    return [name for name, spec in METRICS.items() if spec.needs_labels]
 
 
 @torch.no_grad()

@@ -16,18 +16,25 @@ the path of a CSV file.
 
 from __future__ import annotations
 
+import csv
+import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from linksim.errors import ScenarioError
+from linksim.metric_catalogue import available_metrics
 from linksim.schema import parse_ratio, ratio_label
 
 if TYPE_CHECKING:  # scenario.py imports this module to validate ``references:``
+    import pandas as pd
+
     from linksim.scenario import Scenario
+
+# A set is read and checked with the csv module (:func:`reference_rows`), so that validating a
+# scenario's ``references:`` imports no pandas; the frames for the plots are built from the rows.
 
 REFERENCE_DIR = Path(__file__).parent / "references"
 COLUMNS = ("dataset", "channel", "bandwidth_ratio", "snr_db", "metric", "value", "scheme", "citation")
@@ -51,38 +58,54 @@ def resolve_reference(name_or_path: str) -> Path:
                         "nor an existing CSV file")
 
 
-def read_reference(name_or_path: str) -> pd.DataFrame:
-    """The validated points of one reference set.
+def reference_rows(name_or_path: str) -> list[dict[str, Any]]:
+    """The validated points of one reference set, one dict per point (keys :data:`COLUMNS`;
+    ``bandwidth_ratio``, ``snr_db`` and ``value`` as floats, the others as stripped strings).
 
-    Returns a frame with the columns of :data:`COLUMNS` (``bandwidth_ratio``, ``snr_db`` and
-    ``value`` as floats, the others as stripped strings), one row per point. Raises a one-line
-    :class:`ScenarioError` naming the file, and the line and column of the first bad value.
+    Raises a one-line :class:`ScenarioError` naming the file, and the line and column of the
+    first bad value.
     """
     path = resolve_reference(name_or_path)
     try:
-        # Blank lines kept (and dropped below) so that index + 2 is the line number in the file.
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            records = list(csv.reader(handle, strict=True))
+    except (csv.Error, UnicodeDecodeError, OSError) as exc:
         raise ScenarioError(f"{path}: unreadable reference CSV ({str(exc).strip().splitlines()[0]})") from None
-    raw.columns = [str(c).strip() for c in raw.columns]
-    missing = [c for c in COLUMNS if c not in raw.columns]
+    if not records:
+        raise ScenarioError(f"{path}: unreadable reference CSV (no header line)")
+    header = [c.strip() for c in records[0]]
+    missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise ScenarioError(f"{path}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
                             f"(expected: {', '.join(COLUMNS)})")
-    frame = raw[list(COLUMNS)].apply(lambda column: column.str.strip())
-    frame = frame[(frame != "").any(axis=1)]
-    if frame.empty:
+    position = {column: header.index(column) for column in COLUMNS}
+    rows: dict[int, dict[str, Any]] = {}  # by line number (header: line 1; a record per line)
+    for line, record in enumerate(records[1:], start=2):
+        if len(record) > len(header):
+            raise ScenarioError(f"{path}: unreadable reference CSV (line {line}: expected {len(header)} fields, "
+                                f"saw {len(record)})")
+        row = {c: record[i].strip() if i < len(record) else "" for c, i in position.items()}
+        if any(row.values()):  # blank lines are skipped
+            rows[line] = row
+    if not rows:
         raise ScenarioError(f"{path}: no reference points (only a header)")
     for column in TEXT_COLUMNS:
-        _check_rows(path, frame, column, lambda v: v != "", "empty value")
-    metrics = _metric_names()
-    _check_rows(path, frame, "metric", lambda v: v in metrics, "unknown metric '{value}' (accepted: "
+        _check_rows(path, rows, column, lambda v: v != "", "empty value")
+    metrics = available_metrics()
+    _check_rows(path, rows, "metric", lambda v: v in metrics, "unknown metric '{value}' (accepted: "
                 f"{', '.join(metrics)})")
-    frame["bandwidth_ratio"] = [_parse_cell(path, line, "bandwidth_ratio", v, parse_ratio)
-                                for line, v in zip(frame.index + 2, frame["bandwidth_ratio"])]
-    for column in ("snr_db", "value"):
-        frame[column] = [_parse_cell(path, line, column, v, _finite) for line, v in zip(frame.index + 2, frame[column])]
-    return frame.reset_index(drop=True)
+    for column, parse in (("bandwidth_ratio", parse_ratio), ("snr_db", _finite), ("value", _finite)):
+        for line, row in rows.items():
+            row[column] = _parse_cell(path, line, column, row[column], parse)
+    return list(rows.values())
+
+
+def read_reference(name_or_path: str) -> pd.DataFrame:
+    """The validated points of one reference set (:func:`reference_rows`) as a frame with the
+    columns of :data:`COLUMNS`, one row per point."""
+    import pandas as pd
+
+    return pd.DataFrame(reference_rows(name_or_path), columns=list(COLUMNS))
 
 
 def scenario_references(scenario: "Scenario") -> pd.DataFrame | None:
@@ -90,6 +113,8 @@ def scenario_references(scenario: "Scenario") -> pd.DataFrame | None:
     :func:`read_reference`), or ``None`` when it names no references."""
     if not scenario.references:
         return None
+    import pandas as pd
+
     frame = pd.concat([read_reference(entry) for entry in scenario.references], ignore_index=True)
     return frame[frame["channel"].isin({c.type for c in scenario.channel})].reset_index(drop=True)
 
@@ -127,16 +152,10 @@ def describe_reference(frame: pd.DataFrame) -> str:
             f"({len(frame)} points; {short_citation(frame['citation'].iloc[0])})")
 
 
-def _metric_names() -> list[str]:
-    # Imported here: linksim.metrics loads torch, which reading a CSV does not otherwise need.
-    from linksim.metrics import available_metrics
-
-    return available_metrics()
-
-
-def _check_rows(path: Path, frame: pd.DataFrame, column: str, ok: Callable[[str], bool], problem: str) -> None:
+def _check_rows(path: Path, rows: dict[int, dict[str, Any]], column: str, ok: Callable[[str], bool],
+                problem: str) -> None:
     """Raise for the first row whose ``column`` value fails ``ok``; ``problem`` may name it as ``{value}``."""
-    bad = [(line, v) for line, v in zip(frame.index + 2, frame[column]) if not ok(v)]
+    bad = [(line, row[column]) for line, row in rows.items() if not ok(row[column])]
     if bad:
         line, value = bad[0]
         raise ScenarioError(f"{path}:{line}: {column}: {problem.format(value=value)}")
@@ -154,6 +173,6 @@ def _finite(value: str) -> float:
         number = float(value)
     except ValueError:
         raise ValueError(f"expected a number, got '{value}'") from None
-    if not np.isfinite(number):
+    if not math.isfinite(number):
         raise ValueError(f"expected a finite number, got '{value}'")
     return number

@@ -12,15 +12,26 @@ An extension's name is written once, in its config class::
 The registry reads the name from the config's ``type`` literal, so a scenario's ``type: mine``,
 the registry key and the config class cannot disagree; a second extension of the same name is
 refused when its module is imported.
+
+Built-in extensions are *declared* instead, on their config class in a torch-free config module::
+
+    @SCHEMES.declare("linksim.schemes.softcast:SoftCast")
+    class SoftCastConfig(SchemeConfig):
+        type: Literal["softcast"] = "softcast"
+
+so that validating a scenario (which needs only the config classes) imports no implementation;
+``SCHEMES[name]`` imports the named module on first use, whose ``@SCHEMES.register`` then fills
+the declared entry (in declaration order, which is the listing order).
 """
 
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from linksim.errors import LinksimError
+from linksim.lazy import import_object
 
 T = TypeVar("T")
 
@@ -44,40 +55,64 @@ class Registry(Generic[T]):
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self._classes: dict[str, type[T]] = {}
+        self._configs: dict[str, type] = {}  # every name, in registration order
+        self._classes: dict[str, type[T]] = {}  # the implementations imported so far
+        self._paths: dict[str, str] = {}  # "module:Class" of declared, not yet imported ones
+
+    def declare(self, path: str) -> Callable[[type], type]:
+        """Config class decorator: name an extension whose implementation ``path``
+        (``"package.module:Class"``) is imported on first use, not when the config is."""
+        def add(config_class: type) -> type:
+            name = self._add_config(config_class)
+            self._paths[name] = path
+            return config_class
+        return add
 
     def register(self, cls: type[T]) -> type[T]:
-        """Class decorator: add ``cls`` under its config's ``type`` name."""
-        name = config_type_name(cls.config_class)  # type: ignore[attr-defined]
-        if name in self._classes and self._classes[name] is not cls:
-            raise TypeError(f"{self.kind} '{name}' is registered twice ({self._classes[name].__name__}, {cls.__name__})")
+        """Class decorator: add ``cls`` under its config's ``type`` name (or fill its declaration)."""
+        name = self._add_config(cls.config_class, cls)  # type: ignore[attr-defined]
         self._classes[name] = cls
         return cls
 
+    def _add_config(self, config_class: type, cls: type | None = None) -> str:
+        name = config_type_name(config_class)
+        known = self._configs.get(name)
+        if known is not None and known is not config_class:
+            first = self._classes[name].__name__ if name in self._classes else known.__name__
+            raise TypeError(f"{self.kind} '{name}' is registered twice ({first}, {(cls or config_class).__name__})")
+        if cls is not None and name in self._classes and self._classes[name] is not cls:
+            raise TypeError(f"{self.kind} '{name}' is registered twice ({self._classes[name].__name__}, {cls.__name__})")
+        self._configs[name] = config_class
+        return name
+
     def __getitem__(self, name: str) -> type[T]:
-        try:
-            return self._classes[name]
-        except KeyError:
-            raise LinksimError(f"unknown {self.kind} '{name}' (accepted: {', '.join(self._classes)})") from None
+        if name not in self._configs:
+            raise LinksimError(f"unknown {self.kind} '{name}' (accepted: {', '.join(self._configs)})")
+        if name not in self._classes:  # declared: its module registers it when imported
+            cls = import_object(self._paths[name])
+            if self._classes.get(name) is not cls:
+                raise TypeError(f"{self._paths[name]} is not registered as {self.kind} '{name}'")
+        return self._classes[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._classes
+        return name in self._configs
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._classes)
+        return iter(self._configs)
 
     def __len__(self) -> int:
-        return len(self._classes)
+        return len(self._configs)
 
     def items(self) -> list[tuple[str, type[T]]]:
-        return list(self._classes.items())
+        """Every extension by name (importing the declared ones)."""
+        return [(name, self[name]) for name in self._configs]
 
     def values(self) -> list[type[T]]:
-        return list(self._classes.values())
+        return [cls for _, cls in self.items()]
 
     def config_classes(self) -> tuple[type, ...]:
-        """Every registered config class (the members of the scenario schema's union)."""
-        return tuple(cls.config_class for cls in self._classes.values())  # type: ignore[attr-defined]
+        """Every config class (the members of the scenario schema's union), imported no implementation."""
+        return tuple(self._configs.values())
 
     def build(self, config: Any, *args: Any, **kwargs: Any) -> T:
         """An instance of the extension ``config.type`` names, built from ``config``."""

@@ -27,16 +27,20 @@ class added to :data:`RoiConfig`.
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
-from typing import Annotated, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Union
 
 import numpy as np
-import torch
-from PIL import Image
 from pydantic import Field, field_validator
 
 from linksim.errors import DatasetError, LinksimError
 from linksim.inputs import InputFile
 from linksim.schema import StrictModel
+
+if TYPE_CHECKING:
+    import torch
+
+# torch and Pillow are imported by the functions that make masks: validating a scenario's roi:
+# block needs neither.
 
 
 class CentreRoi(StrictModel):
@@ -111,6 +115,8 @@ class SegmentationRoi(StrictModel):
 
     def class_weights(self) -> torch.Tensor:
         """``[K + 1]``: the weight of each class index (void last, 0)."""
+        import torch
+
         from linksim.camvid import CLASSES, class_index
 
         table = torch.zeros(len(CLASSES) + 1)
@@ -135,6 +141,8 @@ RoiConfig = Annotated[Union[ROI_SOURCES], Field(discriminator="source")]  # type
 
 def centre_masks(count: int, height: int, width: int, area: float) -> torch.Tensor:
     """``[count, 1, H, W]``: a centred ellipse with the aspect of the image covering ``area``."""
+    import torch
+
     ys = (torch.arange(height) + 0.5) / height - 0.5
     xs = (torch.arange(width) + 0.5) / width - 0.5
     radius_sq = area / torch.pi  # ellipse with semi-axes r*H, r*W covers pi r^2 of the unit image
@@ -157,6 +165,8 @@ def saliency_masks(images: torch.Tensor, method: str, area: float, block: int = 
 
     ``block > 1``: the top ``area`` of ``block x block`` blocks by mean saliency (H, W multiples of it).
     """
+    import torch
+
     h, w = images.shape[-2:]
     if h % block or w % block:
         raise LinksimError(f"roi.block: {block} does not divide the image size {h}x{w}")
@@ -180,6 +190,9 @@ def saliency_masks(images: torch.Tensor, method: str, area: float, block: int = 
 
 def folder_masks(root: str, ids: list[str], size: tuple[int, int]) -> torch.Tensor:
     """``[N, 1, H, W]`` read from ``root/<id>.png`` (id's extension replaced), resized (nearest)."""
+    import torch
+    from PIL import Image
+
     folder = Path(root)
     if not folder.is_dir():
         raise DatasetError(f"roi.root: {folder} does not exist or is not a directory")

@@ -13,22 +13,29 @@ import itertools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union
 
 import numpy as np
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 
 from linksim.channels import CHANNELS
-from linksim.data import ImageSet, available_datasets, labelled_datasets, load_dataset, native_size_datasets, size_text
+from linksim.dataset_catalogue import available_datasets, labelled_datasets, native_size_datasets, size_text
 from linksim.errors import ScenarioError
 from linksim.inputs import InputFile, input_digests
 from linksim.link import FixedPolicyConfig, LinkConfig, RatePolicyConfig
-from linksim.metrics import available_metrics, label_metrics, region_metrics
-from linksim.references import read_reference
+from linksim.metric_catalogue import available_metrics, label_metrics, region_metrics
+from linksim.references import reference_rows
 from linksim.roi import RoiConfig
 from linksim.schema import FieldError, StrictModel, parse_ratio
 from linksim.schemes import SCHEMES
+
+if TYPE_CHECKING:
+    from linksim.data import ImageSet
+
+# Only torch-free modules are imported above (configs, catalogues), so that reading and validating
+# a scenario (``linksim validate``) loads no torch, Sionna, diffusers or pandas; what runs a
+# scenario is imported where it is used.
 
 SchemeEntry = Annotated[
     Union[SCHEMES.config_classes()],  # type: ignore[valid-type]
@@ -85,6 +92,8 @@ class DatasetConfig(StrictModel):
 
     def load(self) -> "ImageSet":
         """The images this entry names (see :func:`linksim.data.load_dataset`)."""
+        from linksim.data import load_dataset
+
         return load_dataset(self.name, image_size=self.size, num_images=self.num_images, split=self.split,
                             root=self.root, subset_seed=self.subset_seed, crop=self.crop_size)
 
@@ -270,7 +279,7 @@ class Scenario(StrictModel):
     def _readable_references(cls, entries: list[str]) -> list[str]:
         for entry in entries:  # read now, so that a bad file fails validate, not the plots after a run
             try:
-                read_reference(entry)
+                reference_rows(entry)
             except ScenarioError as exc:
                 raise ValueError(str(exc)) from None
         return entries

@@ -13,18 +13,24 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import torch
 import yaml
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
 
 from linksim.errors import LinksimError
 from linksim.inputs import file_digest
-from linksim.results import atomic_write
+
+if TYPE_CHECKING:
+    import torch
+
+# torch (and safetensors.torch) are imported by the functions that read or write weights: the
+# catalogue and the checks of scenario fields (``linksim validate``) need neither.
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
+# A checkpoint's metadata ``kind``, for the models that write one and the configs that check it.
+MAP_DIFFUSION_KIND = "map-diffusion"
+SPADE_KIND = "spade-generator"
 T = TypeVar("T")
 
 
@@ -149,6 +155,8 @@ def _sha256(path: Path) -> str:
 def weights_sha256(weights: dict[str, torch.Tensor]) -> str:
     """SHA-256 of a state dict: names, dtypes, shapes and bytes, in name order. Stored in a
     checkpoint's own metadata (``weights_sha256``) so that a file given by path proves itself."""
+    import torch
+
     digest = hashlib.sha256()
     for name in sorted(weights):
         tensor = weights[name].detach().cpu().contiguous()
@@ -159,6 +167,10 @@ def weights_sha256(weights: dict[str, torch.Tensor]) -> str:
 
 def save_checkpoint(path: Path, weights: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     """Write a checkpoint atomically with ``weights_sha256`` added to its metadata."""
+    from safetensors.torch import save_file
+
+    from linksim.results import atomic_write
+
     metadata = {**metadata, "weights_sha256": weights_sha256(weights)}
     atomic_write(path, lambda tmp: save_file(weights, str(tmp), metadata=metadata))
 
@@ -204,7 +216,7 @@ def check_checkpoint_reference(name_or_path: str, kind: str) -> None:
     except LinksimError as exc:  # a pydantic validator reports ValueErrors
         raise ValueError(str(exc)) from None
     try:
-        with safe_open(str(path), framework="pt") as handle:
+        with safe_open(str(path), framework="numpy") as handle:  # the metadata only: no torch
             metadata = dict(handle.metadata() or {})
     except (SafetensorError, OSError, ValueError) as exc:
         raise ValueError(f"checkpoint {path}: unreadable safetensors file ({str(exc).splitlines()[0]})") from None
@@ -220,6 +232,8 @@ def checkpoint_sha256(name_or_path: str) -> str:
 
 def load_checkpoint(name_or_path: str, device: str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Weights and metadata of a checkpoint."""
+    from safetensors.torch import load_file
+
     path = resolve_checkpoint(name_or_path)
     try:
         with safe_open(str(path), framework="pt") as handle:
@@ -252,6 +266,8 @@ def load_kind(name_or_path: str, kind: str, build: Callable[[dict[str, torch.Ten
 def export_checkpoint(run_dir: str | Path, name: str, out_dir: Path = CHECKPOINT_DIR) -> tuple[Path, str]:
     """Copy a training run's ``last.safetensors`` into the zoo with its full training config as
     metadata; returns the file and its SHA-256 (to enter in :data:`CHECKPOINTS`)."""
+    from safetensors.torch import load_file
+
     run_dir = Path(run_dir)
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     weights = load_file(str(run_dir / "last.safetensors"))

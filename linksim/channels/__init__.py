@@ -8,24 +8,28 @@ Registered channels (``channel: {type: ...}`` in a scenario):
   equalisers (:mod:`.ofdm`).
 
 All share the conventions of :mod:`.base` and the pilot-based SNR estimator of :mod:`.snr`.
-A channel registers itself with ``@CHANNELS.register`` (its name is its config's ``type``);
-the imports below register the built-in ones.
+Every built-in channel's config is declared in :mod:`.config` (torch- and Sionna-free: validating
+a scenario imports no channel); the classes below are imported from their modules on first use.
+A one-file extension registers itself with ``@CHANNELS.register`` (its name is its config's ``type``).
 """
 
 from __future__ import annotations
 
-from linksim.channels.awgn import AWGNChannel, AWGNConfig
-from linksim.channels.base import (
-    CHANNELS,
-    Channel,
-    ChannelConfig,
-    ChannelOutput,
-    sionna_device,
-    snr_db_to_noise_var,
-)
-from linksim.channels.fading import RayleighChannel, RayleighConfig
-from linksim.channels.ofdm import OFDMChannel, OFDMConfig
+from typing import TYPE_CHECKING
 
+from linksim.channels.config import CHANNELS, AWGNConfig, ChannelConfig, OFDMConfig, RayleighConfig
+from linksim.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from linksim.channels.base import Channel
+
+_EXPORTS = {
+    **dict.fromkeys(("Channel", "ChannelOutput", "sionna_device", "snr_db_to_noise_var"), "linksim.channels.base"),
+    "AWGNChannel": "linksim.channels.awgn",
+    "RayleighChannel": "linksim.channels.fading",
+    "OFDMChannel": "linksim.channels.ofdm",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 def build_channel(config: ChannelConfig, device: str = "cpu") -> Channel:
@@ -33,18 +37,4 @@ def build_channel(config: ChannelConfig, device: str = "cpu") -> Channel:
     return CHANNELS.build(config, device=device)
 
 
-__all__ = [
-    "CHANNELS",
-    "AWGNChannel",
-    "AWGNConfig",
-    "Channel",
-    "ChannelConfig",
-    "ChannelOutput",
-    "OFDMChannel",
-    "OFDMConfig",
-    "RayleighChannel",
-    "RayleighConfig",
-    "build_channel",
-    "sionna_device",
-    "snr_db_to_noise_var",
-]
+__all__ = ["CHANNELS", "AWGNConfig", "ChannelConfig", "OFDMConfig", "RayleighConfig", "build_channel", *_EXPORTS]

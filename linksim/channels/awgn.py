@@ -2,48 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field, field_validator
 from sionna.phy.channel import AWGN
 
 from linksim.channels.base import (
     CHANNELS,
     Channel,
-    ChannelConfig,
     ChannelOutput,
     sionna_device,
     snr_db_to_noise_var,
 )
 from linksim.channels.blocks import BlockLayout
+from linksim.channels.config import AWGNConfig
 from linksim.channels.snr import estimate_snr_db
-
-
-class AWGNConfig(ChannelConfig):
-    """``channel: {type: awgn, snr_pilots: 16}``.
-
-    ``snr_pilots``: known unit-power pilot symbols sent before each sample's data, from which the
-    receiver estimates the SNR (counted as pilot overhead); 0 sends none and reports no estimate.
-    """
-
-    type: Literal["awgn"] = "awgn"
-    snr_pilots: int = Field(16, ge=0, le=1_000_000)
-
-    @field_validator("snr_pilots")
-    @classmethod
-    def _enough_for_noise(cls, value: int) -> int:
-        if value == 1:
-            raise ValueError("one pilot cannot separate signal from noise; accepted 0 or >= 2")
-        return value
-
-    @property
-    def time_variation(self) -> Literal["flat_frames", "continuous"] | None:
-        return "flat_frames"
-
-    @property
-    def bler_table(self) -> str | None:
-        return "awgn"
 
 
 @CHANNELS.register

@@ -25,37 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from linksim.randomness import RowKeys, per_row
-from linksim.registry import Registry
-from linksim.schema import TypedConfig
-
-
-class ChannelConfig(TypedConfig):
-    """Base of every channel's YAML block; subclasses add ``type: Literal[...]`` and options."""
-
-    @property
-    def bler_table(self) -> str | None:
-        """The shipped MCS calibration measured on this channel (a name of
-        :data:`linksim.digital.BLER_TABLES`), or ``None`` if none was: what an adaptive digital
-        link with ``mcs.table: auto`` selects from."""
-        return None
-
-    @property
-    def time_variation(self) -> Literal["flat_frames", "continuous"] | None:
-        """What this channel does on a time-varying link (a scenario's ``link:`` block):
-
-        - ``"flat_frames"``: the link draws one flat gain per frame (or reads an SNR trace) and
-          sends each frame over this channel at the resulting SNR;
-        - ``"continuous"``: the channel's own realisation evolves across frames (its class
-          implements ``sample_cir``/``slot_responses``/``simulate`` as
-          :class:`~linksim.channels.ofdm.OFDMChannel` does);
-        - ``None``: it cannot carry such a link (refused at validation)."""
-        return None
+from linksim.channels.config import CHANNELS, ChannelConfig  # noqa: F401 (CHANNELS re-exported)
 
 
 @dataclass(frozen=True)
@@ -133,8 +109,3 @@ class Channel(nn.Module):
         caller can report the overhead without sending anything. 0 unless a channel overrides it.
         """
         return 0
-
-
-CHANNELS: Registry[Channel] = Registry("channel")
-"""Every channel by its config's ``type``: decorate a :class:`Channel` subclass with
-``@CHANNELS.register`` and import its module in :mod:`linksim.channels`."""

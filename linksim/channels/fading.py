@@ -13,53 +13,20 @@ treated as extra Gaussian noise, as Sionna's OFDM receivers do).
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field, model_validator
 from sionna.phy.channel import AWGN, RayleighBlockFading
 from sionna.phy.mimo import lmmse_equalizer
 
 from linksim.channels.base import (
     CHANNELS,
     Channel,
-    ChannelConfig,
     ChannelOutput,
     sionna_device,
     snr_db_to_noise_var,
 )
 from linksim.channels.blocks import BlockLayout
+from linksim.channels.config import RayleighConfig
 from linksim.channels.snr import estimate_snr_db, frame_snr_db
-
-class RayleighConfig(ChannelConfig):
-    """``channel: {type: rayleigh, coherence_symbols: 64, csi: perfect, pilots_per_block: 4}``.
-
-    ``coherence_symbols``: channel uses per fading block, pilots included (the last block of a
-    sample may be shorter). ``csi``: ``perfect`` (the receiver knows ``h`` and ``N0``; no pilots)
-    or ``estimated`` (``pilots_per_block`` known pilots at the start of every block, LS estimate;
-    they are counted as pilot overhead). ``pilots_per_block`` is ignored with perfect CSI.
-    """
-
-    type: Literal["rayleigh"] = "rayleigh"
-    coherence_symbols: int = Field(64, ge=1, le=1_000_000)
-    csi: Literal["perfect", "estimated"] = "perfect"
-    pilots_per_block: int = Field(4, ge=2, le=1_000_000)
-
-    @model_validator(mode="after")
-    def _pilots_leave_room_for_data(self) -> "RayleighConfig":
-        if self.csi == "estimated" and self.pilots_per_block >= self.coherence_symbols:
-            raise ValueError(
-                f"pilots_per_block: must be smaller than coherence_symbols ({self.coherence_symbols}) "
-                f"so that every block carries data; accepted 2..{self.coherence_symbols - 1}, "
-                f"got {self.pilots_per_block}"
-            )
-        return self
-
-    @property
-    def pilots(self) -> int:
-        """Pilots per block actually sent."""
-        return self.pilots_per_block if self.csi == "estimated" else 0
-
 
 @CHANNELS.register
 class RayleighChannel(Channel):

@@ -42,12 +42,10 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field, NonNegativeInt, field_validator, model_validator
 from sionna.phy import config as sionna_config
 from sionna.phy.channel import ApplyOFDMChannel, cir_to_ofdm_channel, subcarrier_frequencies
 from sionna.phy.channel import OFDMChannel as SionnaOFDMChannel
@@ -71,146 +69,17 @@ from sionna.phy.ofdm import (
 from linksim.channels.base import (
     CHANNELS,
     Channel,
-    ChannelConfig,
     ChannelOutput,
     sionna_device,
     snr_db_to_noise_var,
 )
+from linksim.channels.config import SNR_DEGREE, SNR_WINDOW, OFDMConfig
 from linksim.channels.snr import estimate_snr_db, frame_snr_db, pilot_observations, windows
 
-OFDMModel = Literal[
-    "flat",
-    "TDL-A", "TDL-B", "TDL-C", "TDL-D", "TDL-E",
-    "CDL-A", "CDL-B", "CDL-C", "CDL-D", "CDL-E",
-]
-# SNR estimation: the channel is fitted by a quadratic over windows of 8 adjacent pilot subcarriers
-# (5 noise degrees of freedom per window). Measured mean error of the dB estimate against the true
-# frame SNR (30 kHz, 52 subcarriers, K = 600): within 0.15 dB from 5 to 30 dB for TDL-A 100 ns
-# (-0.3 dB at 40 dB); TDL-A/CDL-A 300 ns: within 0.15 dB from 5 to 20 dB, -0.7 dB at 30 dB,
-# -4 dB at 40 dB; about -0.5 dB at 0 dB (log of a noisy estimate in deep fades). Long delay spreads
-# bend the response within a window and the estimate saturates: TDL-C 1 us reads -1.2 dB at 10 dB
-# and -6 dB at 20 dB. A linear fit saturated about 10 dB earlier.
-SNR_WINDOW = 8
-SNR_DEGREE = 2
 GRID_SEED = 0x5EED  # Kronecker pilots are random QPSK: drawn from a fixed seed, same in every run
 COVARIANCE_SEED = 0xC0FFEE  # channel draws for the empirical CDL covariance
 COVARIANCE_SLOTS = 1024  # slots averaged for the empirical CDL covariance
 SPEED_POINTS = 32  # quadrature points of the uniform UE speed distribution (TDL time covariance)
-
-
-class OFDMConfig(ChannelConfig):
-    """``channel: {type: ofdm, ...}`` — defaults: a 5G NR-like slot (30 kHz subcarriers, 14 OFDM
-    symbols, DMRS-like pilots on symbols 2 and 11) of 64 subcarriers, 5 + 6 guard carriers and a
-    DC null (52 used subcarriers, 104 pilot and 624 data REs per slot) over TDL-A at 100 ns delay
-    spread, 3.5 GHz, UE speed 0-3 m/s, LS estimation with linear interpolation, LMMSE equalisation.
-
-    Fields: ``model`` (flat | TDL-A..E | CDL-A..E); ``delay_spread`` [s] and ``carrier_frequency``
-    [Hz] (TDL/CDL); ``min_speed``/``max_speed`` [m/s] (TDL/CDL); ``direction`` (CDL);
-    grid: ``fft_size``, ``subcarrier_spacing`` [Hz], ``num_ofdm_symbols``, ``cyclic_prefix_length``
-    (samples; sets the OFDM symbol duration, hence the Doppler per symbol), ``num_guard_carriers``
-    (left, right), ``dc_null``, ``pilot_pattern`` (kronecker | empty; empty needs perfect CSI),
-    ``pilot_ofdm_symbol_indices``; receiver: ``channel_estimation`` (perfect | ls | lmmse),
-    ``interpolation`` (ls only: nn | lin | lin_time_avg), ``lmmse_order`` (lmmse only: f-t |
-    t-f), ``equalizer`` (lmmse | zf).
-    """
-
-    type: Literal["ofdm"] = "ofdm"
-    model: OFDMModel = "TDL-A"
-    delay_spread: float = Field(100e-9, gt=0.0, le=10e-6)
-    carrier_frequency: float = Field(3.5e9, ge=0.5e9, le=100e9)
-    min_speed: float = Field(0.0, ge=0.0, le=500.0)
-    max_speed: float = Field(3.0, ge=0.0, le=500.0)
-    direction: Literal["downlink", "uplink"] = "downlink"
-    fft_size: int = Field(64, ge=1, le=8192)
-    subcarrier_spacing: float = Field(30e3, gt=0.0, le=2e6)
-    num_ofdm_symbols: int = Field(14, ge=1, le=1024)
-    cyclic_prefix_length: int = Field(5, ge=0)
-    num_guard_carriers: tuple[NonNegativeInt, NonNegativeInt] = (5, 6)
-    dc_null: bool = True
-    pilot_pattern: Literal["kronecker", "empty"] = "kronecker"
-    pilot_ofdm_symbol_indices: tuple[NonNegativeInt, ...] = (2, 11)
-    channel_estimation: Literal["perfect", "ls", "lmmse"] = "ls"
-    interpolation: Literal["nn", "lin", "lin_time_avg"] = "lin"
-    lmmse_order: Literal["f-t", "t-f"] = "f-t"
-    equalizer: Literal["lmmse", "zf"] = "lmmse"
-
-    @property
-    def time_variation(self) -> Literal["flat_frames", "continuous"] | None:
-        # a TDL/CDL realisation evolves with the Doppler; the flat model has no time evolution
-        return None if self.model == "flat" else "continuous"
-
-    @property
-    def bler_table(self) -> str | None:
-        # calibrated on TDL-A with the default grid, delay spread and speeds (tables/tdl-a-*.md)
-        if self.model == "TDL-A" and self.channel_estimation in ("ls", "lmmse"):
-            return f"tdl-a-{self.channel_estimation}"
-        return None
-
-    @field_validator("pilot_ofdm_symbol_indices")
-    @classmethod
-    def _sorted_unique(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if len(set(value)) != len(value):
-            raise ValueError(f"indices must be unique, got {list(value)}")
-        return tuple(sorted(value))
-
-    @property
-    def dc_index(self) -> int:
-        """Index of the DC subcarrier (Sionna's convention)."""
-        return self.fft_size // 2
-
-    @property
-    def num_effective_subcarriers(self) -> int:
-        return self.fft_size - sum(self.num_guard_carriers) - int(self.dc_null)
-
-    @model_validator(mode="after")
-    def _consistent_grid(self) -> "OFDMConfig":
-        n, fft = self.num_ofdm_symbols, self.fft_size
-        if self.cyclic_prefix_length >= fft:
-            raise ValueError(
-                f"cyclic_prefix_length: must be smaller than fft_size ({fft}); accepted 0..{fft - 1}, "
-                f"got {self.cyclic_prefix_length}"
-            )
-        left, right = self.num_guard_carriers
-        if self.num_effective_subcarriers < 1:
-            raise ValueError(
-                f"num_guard_carriers: [{left}, {right}] leave no subcarrier of fft_size {fft}"
-                f"{' with the DC null' if self.dc_null else ''}; the sum must be at most "
-                f"{fft - int(self.dc_null) - 1}"
-            )
-        if self.dc_null and (left > self.dc_index or right > fft - self.dc_index - 1):
-            raise ValueError(
-                f"num_guard_carriers: [{left}, {right}] would cover the DC subcarrier (index "
-                f"{self.dc_index}); accepted left <= {self.dc_index}, right <= {fft - self.dc_index - 1}"
-            )
-        if self.max_speed < self.min_speed:
-            raise ValueError(
-                f"max_speed: must be >= min_speed ({self.min_speed} m/s), got {self.max_speed}"
-            )
-        if self.pilot_pattern == "kronecker":
-            indices = self.pilot_ofdm_symbol_indices
-            if not indices:
-                raise ValueError("pilot_ofdm_symbol_indices: the kronecker pilot pattern needs at least one index")
-            if indices[-1] >= n:
-                raise ValueError(
-                    f"pilot_ofdm_symbol_indices: index {indices[-1]} is out of the grid; accepted "
-                    f"0..{n - 1} (num_ofdm_symbols={n})"
-                )
-            if len(indices) >= n:
-                raise ValueError(
-                    f"pilot_ofdm_symbol_indices: pilots on all {n} OFDM symbols leave no data; "
-                    f"at most {n - 1} indices"
-                )
-        elif self.channel_estimation != "perfect":
-            raise ValueError(
-                f"pilot_pattern: 'empty' sends no pilots, so channel_estimation must be 'perfect', "
-                f"got '{self.channel_estimation}'"
-            )
-        if self.channel_estimation != "perfect" and self.num_effective_subcarriers < SNR_DEGREE + 2:
-            raise ValueError(
-                f"num_guard_carriers: pilot-based SNR estimation needs at least {SNR_DEGREE + 2} used "
-                f"subcarriers, got {self.num_effective_subcarriers} (fft_size {fft}, guards [{left}, {right}])"
-            )
-        return self
 
 
 @contextmanager

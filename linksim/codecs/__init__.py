@@ -1,20 +1,30 @@
 """Source codecs of the digital baselines: an image at a quality -> payload bytes + decode.
 
-See :mod:`.base` for the interface. ``hevc`` is the BPG codec (HEVC intra) through pillow-heif,
-counted as a BPG file; ``bpg`` runs the reference tools when installed; ``jpeg`` and ``webp``
-go through Pillow.
+See :mod:`.base` for the interface and :mod:`.catalogue` for the names (:data:`CODECS`; no codec
+is imported until one is built, so validating a scenario loads none). ``hevc`` is the BPG codec
+(HEVC intra) through pillow-heif, counted as a BPG file; ``bpg`` runs the reference tools when
+installed; ``jpeg`` and ``webp`` go through Pillow.
 """
 
 from __future__ import annotations
 
-from linksim.codecs.base import EncodedImage, SourceCodec
-from linksim.codecs.bpg import BpgCodec
-from linksim.codecs.hevc import HevcCodec
-from linksim.codecs.pillow_codecs import JpegCodec, WebpCodec
-from linksim.errors import LinksimError
+from typing import TYPE_CHECKING
 
-# each codec's name is its class's ``name``, written once
-CODECS: dict[str, type[SourceCodec]] = {codec.name: codec for codec in (HevcCodec, BpgCodec, JpegCodec, WebpCodec)}
+from linksim.codecs.catalogue import CODECS
+from linksim.errors import LinksimError
+from linksim.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from linksim.codecs.base import SourceCodec
+
+__getattr__ = lazy_exports(__name__, {
+    "EncodedImage": "linksim.codecs.base",
+    "SourceCodec": "linksim.codecs.base",
+    "BpgCodec": "linksim.codecs.bpg",
+    "HevcCodec": "linksim.codecs.hevc",
+    "JpegCodec": "linksim.codecs.pillow_codecs",
+    "WebpCodec": "linksim.codecs.pillow_codecs",
+})
 
 
 def build_codec(name: str, **options: int) -> SourceCodec:

@@ -1,7 +1,9 @@
 """The digital baseline's channel coding: CRC + 5G LDPC + QAM, MCS selection, BLER calibration.
 
-- :mod:`.mcs`: the MCS table (:data:`MCS_TABLE`), :class:`BlerTable` (thresholds, MCS selection)
-  and the shipped calibrations (:data:`BLER_TABLES`, :func:`bler_table`, :func:`default_bler_table`);
+- :mod:`.catalogue`: what a scenario may name, without torch: the MCS table (:data:`MCS_TABLE`),
+  the shipped calibrations (:data:`BLER_TABLES`) and the LDPC decoders (:data:`LDPC_DECODERS`);
+- :mod:`.mcs`: :class:`BlerTable` (thresholds, MCS selection) and the shipped calibrations
+  (:func:`bler_table`, :func:`default_bler_table`);
 - :mod:`.coded_modulation`: :class:`CodedModulation`, payload bits <-> channel symbols for one MCS
   and block length, with early-stopping LDPC decoding (Sionna's or the fast one);
 - :mod:`.fast_ldpc`: :class:`FastLDPC5GDecoder`, a compiled layered min-sum / BP decoder for
@@ -12,37 +14,16 @@
 
 from __future__ import annotations
 
-from linksim.digital.calibration import calibrate_main, calibrate_mcs, write_bler_table
-from linksim.digital.coded_modulation import LDPC_DECODERS, CodedModulation, cached_coded_modulation, resolve_decoder
-from linksim.digital.fast_ldpc import FastLDPC5GDecoder
-from linksim.digital.mcs import (
-    BLER_COLUMNS,
-    MCS_TABLE,
-    BlerTable,
-    Mcs,
-    BLER_TABLES,
-    bler_table,
-    default_bler_table,
-    mcs_by_name,
-    shannon_snr_db,
-)
+from linksim.lazy import lazy_exports
 
-__all__ = [
-    "BLER_COLUMNS",
-    "MCS_TABLE",
-    "BlerTable",
-    "CodedModulation",
-    "FastLDPC5GDecoder",
-    "LDPC_DECODERS",
-    "Mcs",
-    "cached_coded_modulation",
-    "calibrate_main",
-    "calibrate_mcs",
-    "BLER_TABLES",
-    "bler_table",
-    "default_bler_table",
-    "mcs_by_name",
-    "resolve_decoder",
-    "shannon_snr_db",
-    "write_bler_table",
-]
+# name -> module; imported on first use, so that the torch-free catalogue loads alone
+_EXPORTS = {
+    **dict.fromkeys(("calibrate_main", "calibrate_mcs", "write_bler_table"), "linksim.digital.calibration"),
+    **dict.fromkeys(("CodedModulation", "cached_coded_modulation", "resolve_decoder"), "linksim.digital.coded_modulation"),
+    "FastLDPC5GDecoder": "linksim.digital.fast_ldpc",
+    **dict.fromkeys(("BLER_TABLES", "LDPC_DECODERS", "MCS_TABLE", "Mcs", "mcs_by_name"), "linksim.digital.catalogue"),
+    **dict.fromkeys(("BLER_COLUMNS", "BlerTable", "bler_table", "default_bler_table", "shannon_snr_db"), "linksim.digital.mcs"),
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = list(_EXPORTS)

@@ -73,7 +73,7 @@ from torch import nn
 
 from linksim.channels.base import sionna_device
 from linksim.digital.fast_ldpc import FastLDPC5GDecoder
-from linksim.digital.mcs import Mcs
+from linksim.digital.catalogue import LDPC_DECODERS, Mcs
 
 LDPC_MAX_K_BG1 = 8448
 """Largest information block of 5G LDPC base graph 1 (TS 38.212 5.2.2)."""
@@ -83,8 +83,6 @@ CRC16_MAX_PAYLOAD = 3824
 """TS 38.212 7.2.1: payloads up to this size get CRC16, longer ones CRC24A."""
 _DEMAP_CHUNK_ELEMENTS = 1 << 23
 """Symbols x constellation points handled per demapper call (bounds memory for 256QAM)."""
-LDPC_DECODERS = ("auto", "sionna", "fast")
-"""Accepted values of ``decoder`` (the MCS config's ``decoder:``)."""
 
 
 def resolve_decoder(decoder: str, device: str | torch.device) -> str:

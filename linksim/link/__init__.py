@@ -12,99 +12,40 @@ Building blocks, one concept per module:
   table, target quality from a calibration table).
 
 :class:`LinkConfig` is the scenario's ``link:`` block; ``rate_policy:`` is
-:data:`~.policies.RatePolicyConfig`.
+:data:`~.config.RatePolicyConfig`. Every config lives in :mod:`.config` (no torch, so that
+validating a scenario imports no link code); the rest is imported from its module on first use.
 """
 
 from __future__ import annotations
 
-import torch
-from pydantic import Field, model_validator
-
-from linksim.errors import ScenarioError
-from linksim.link.fading import GaussMarkovFading, doppler_hz, frame_correlation
-from linksim.link.feedback import FeedbackConfig, FeedbackPath, quantise_db
-from linksim.link.policies import (
+from linksim.lazy import lazy_exports
+from linksim.link.config import (
     RATE_POLICY_TYPES,
-    FixedPolicy,
+    FeedbackConfig,
     FixedPolicyConfig,
-    QualityTable,
-    RatePolicy,
+    LinkConfig,
     RatePolicyConfig,
-    TargetQualityPolicy,
+    SnrTrace,
     TargetQualityPolicyConfig,
-    ThresholdPolicy,
     ThresholdPolicyConfig,
-    build_policy,
 )
-from linksim.link.trace import SnrTrace
-from linksim.schema import StrictModel
 
-
-class LinkConfig(StrictModel):
-    """``link: {frames: 16, frame_duration: 0.001, speed: 3.0, carrier_frequency: 3.5e9,
-    snr_trace: {...}, feedback: {...}}``.
-
-    ``frames``: frames (images) per Monte Carlo trial. ``frame_duration`` [s]: time between the
-    starts of consecutive frames. ``speed`` [m/s] and ``carrier_frequency`` [Hz] give the Doppler
-    ``f_D = v f_c / c`` of the per-frame flat fading, whose frame-to-frame correlation is
-    ``J0(2 pi f_D frame_duration)`` (speed 0: one gain for the whole trial). ``snr_trace``
-    (optional): the per-frame SNR in dB. ``feedback``: see :class:`~.feedback.FeedbackConfig`.
-    """
-
-    frames: int = Field(ge=1, le=100_000)
-    frame_duration: float = Field(1e-3, gt=0.0, le=3600.0)
-    speed: float = Field(3.0, ge=0.0, le=500.0)
-    carrier_frequency: float = Field(3.5e9, gt=0.0, le=100e9)
-    snr_trace: SnrTrace | None = None
-    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
-
-    @model_validator(mode="after")
-    def _trace_covers_frames(self) -> "LinkConfig":
-        trace = self.snr_trace
-        if trace is not None and trace.values is not None and len(trace.values) < self.frames and not trace.cycle:
-            raise ValueError(f"snr_trace.values: {len(trace.values)} values for {self.frames} frames "
-                             "(add values, or set cycle: true to repeat the trace)")
-        if trace is not None and trace.csv is not None:
-            try:  # a CSV is read now, so that validate refuses what run would
-                trace.load(self.frames)
-            except ScenarioError as exc:
-                raise ValueError(str(exc)) from None
-        return self
-
-    @property
-    def doppler_hz(self) -> float:
-        return doppler_hz(self.speed, self.carrier_frequency)
-
-    @property
-    def frame_correlation(self) -> float:
-        """``rho = J0(2 pi f_D frame_duration)``, the lag-1 correlation of the per-frame gains."""
-        return frame_correlation(self.doppler_hz, self.frame_duration)
-
-    def fading(self, device: str | torch.device = "cpu") -> GaussMarkovFading:
-        return GaussMarkovFading(self.doppler_hz, self.frame_duration, device)
-
-    def feedback_path(self) -> FeedbackPath:
-        return FeedbackPath.from_config(self.feedback)
-
+_EXPORTS = {
+    **dict.fromkeys(("GaussMarkovFading", "doppler_hz", "frame_correlation"), "linksim.link.fading"),
+    **dict.fromkeys(("FeedbackPath", "quantise_db"), "linksim.link.feedback"),
+    **dict.fromkeys(("FixedPolicy", "QualityTable", "RatePolicy", "TargetQualityPolicy", "ThresholdPolicy",
+                     "build_policy"), "linksim.link.policies"),
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "RATE_POLICY_TYPES",
     "FeedbackConfig",
-    "FeedbackPath",
-    "FixedPolicy",
     "FixedPolicyConfig",
-    "GaussMarkovFading",
     "LinkConfig",
-    "QualityTable",
-    "RatePolicy",
     "RatePolicyConfig",
     "SnrTrace",
-    "TargetQualityPolicy",
     "TargetQualityPolicyConfig",
-    "ThresholdPolicy",
     "ThresholdPolicyConfig",
-    "build_policy",
-    "doppler_hz",
-    "frame_correlation",
-    "quantise_db",
+    *_EXPORTS,
 ]

@@ -22,26 +22,10 @@ knows the receiver's estimate exactly.
 from __future__ import annotations
 
 import torch
-from pydantic import Field
 from sionna.phy.utils import normal
 from torch import nn
 
-from linksim.schema import StrictModel
-
-
-class FeedbackConfig(StrictModel):
-    """``feedback: {delay_frames: 0, quantisation_db: 0, error_std_db: 0, initial_snr_db: null}``.
-
-    ``delay_frames``: frames between an estimate and its use at the transmitter (>= 0).
-    ``quantisation_db``: step of the reported SNR in dB (0: unquantised). ``error_std_db``:
-    standard deviation of a Gaussian error added to each report, in dB. ``initial_snr_db``: what
-    the transmitter assumes before the first report arrives (default: the nominal swept SNR).
-    """
-
-    delay_frames: int = Field(0, ge=0, le=100_000)
-    quantisation_db: float = Field(0.0, ge=0.0, le=100.0)
-    error_std_db: float = Field(0.0, ge=0.0, le=100.0)
-    initial_snr_db: float | None = Field(None, ge=-100.0, le=200.0)
+from linksim.link.config import FeedbackConfig  # noqa: F401 (re-exported: its home before)
 
 
 def quantise_db(snr_db: torch.Tensor, step_db: float) -> torch.Tensor:

@@ -33,18 +33,26 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from linksim.errors import ScenarioError
-from linksim.inputs import InputFile
-from linksim.metrics import METRICS
-from linksim.registry import config_type_name
-from linksim.schema import Ratios, TypedConfig, parse_ratio, ratio_label
+from linksim.metric_catalogue import METRICS
+from linksim.link.config import (  # noqa: F401 (the configs re-exported: their home before)
+    RATE_POLICIES,
+    RATE_POLICY_TYPES,
+    FixedPolicyConfig,
+    IncreasingDb,
+    RatePolicyConfig,
+    TargetQualityPolicyConfig,
+    ThresholdPolicyConfig,
+    length_problem,
+    threshold_problem,
+)
+from linksim.schema import parse_ratio, ratio_label
 
 #: Ratios closer than this are the same ratio (float noise from CSV round trips).
 RATIO_TOLERANCE = 1e-9
@@ -121,10 +129,10 @@ class ThresholdPolicy(RatePolicy):
 
     def __init__(self, thresholds_db: Sequence[float], ratios: Sequence[Any],
                  roi_weights: Sequence[float] | None = None) -> None:
-        problem = _threshold_problem(list(thresholds_db))
+        problem = threshold_problem(list(thresholds_db))
         if problem is not None:
             raise ValueError(f"thresholds_db: {problem}")
-        problem = _length_problem(len(thresholds_db), len(ratios), None if roi_weights is None else len(roi_weights))
+        problem = length_problem(len(thresholds_db), len(ratios), None if roi_weights is None else len(roi_weights))
         if problem is not None:
             raise ValueError(problem)
         self.thresholds_db = [float(t) for t in thresholds_db]
@@ -141,37 +149,6 @@ class ThresholdPolicy(RatePolicy):
         if self.roi_weights is None:
             return None
         return torch.tensor(self.roi_weights, dtype=torch.float32, device=snr_db.device)[self.index(snr_db)]
-
-
-def _threshold_problem(thresholds: Sequence[float]) -> str | None:
-    """What is wrong with a threshold list (without the field name), or ``None``."""
-    if not thresholds:
-        return "needs at least one threshold"
-    bad = next((i for i in range(1, len(thresholds)) if not thresholds[i] > thresholds[i - 1]), None)
-    if bad is not None:
-        return (f"must be strictly increasing, but entry {bad} ({thresholds[bad]:g}) "
-                f"follows {thresholds[bad - 1]:g}")
-    return None
-
-
-def _strictly_increasing(value: list[float]) -> list[float]:
-    problem = _threshold_problem(value)
-    if problem is not None:
-        raise ValueError(problem)  # pydantic's location names the field
-    return value
-
-
-#: SNRs in dB that must be strictly increasing (thresholds, calibration grids).
-IncreasingDb = Annotated[list[float], AfterValidator(_strictly_increasing)]
-
-
-def _length_problem(num_thresholds: int, num_ratios: int, num_weights: int | None) -> str | None:
-    """A one-line message naming the field whose length differs from the thresholds', or ``None``."""
-    if num_ratios != num_thresholds:
-        return f"ratios: needs one ratio per threshold ({num_thresholds} thresholds, {num_ratios} ratios)"
-    if num_weights is not None and num_weights != num_thresholds:
-        return f"roi_weights: needs one weight per threshold ({num_thresholds} thresholds, {num_weights} weights)"
-    return None
 
 
 class QualityTable:
@@ -342,106 +319,6 @@ def binned_by_estimate(rows: pd.DataFrame, metric: str, centres_db: Sequence[flo
         raise ScenarioError(f"{source}: no SNR bin has {min_frames} frames at every ratio; "
                             "raise calibration_images or widen calibration_snr_db")
     return kept.assign(metric=metric)[["scheme", "snr_db", "bandwidth_ratio", "metric", "mean", "count"]]
-
-
-# -- configs --------------------------------------------------------------------------------------
-class FixedPolicyConfig(TypedConfig):
-    """``rate_policy: {type: fixed}``: the swept ``bandwidth_ratio`` at every frame."""
-
-    type: Literal["fixed"] = "fixed"
-
-    def build(self, *, bandwidth_ratio: float | None = None, **_: Any) -> RatePolicy:
-        if bandwidth_ratio is None:
-            raise ValueError("rate_policy: type fixed needs the swept bandwidth_ratio")
-        return FixedPolicy(bandwidth_ratio)
-
-
-class ThresholdPolicyConfig(TypedConfig):
-    """``rate_policy: {type: threshold, thresholds_db: [...], ratios: [...], roi_weights: [...]}``;
-    see the module docstring for the rule."""
-
-    type: Literal["threshold"] = "threshold"
-    thresholds_db: IncreasingDb = Field(min_length=1)
-    ratios: Ratios = Field(min_length=1)
-    roi_weights: list[float] | None = None
-
-    @field_validator("roi_weights")
-    @classmethod
-    def _non_negative(cls, value: list[float] | None) -> list[float] | None:
-        if value is not None and any(w < 0 for w in value):
-            raise ValueError(f"ROI weights must be >= 0, got {value}")
-        return value
-
-    def build(self, **_: Any) -> RatePolicy:
-        return ThresholdPolicy(self.thresholds_db, self.ratios, self.roi_weights)
-
-    @model_validator(mode="after")
-    def _lengths(self) -> "ThresholdPolicyConfig":
-        # A model-level error has no field in its location, so the message names it.
-        problem = _length_problem(len(self.thresholds_db), len(self.ratios),
-                                  None if self.roi_weights is None else len(self.roi_weights))
-        if problem is not None:
-            raise ValueError(problem)
-        return self
-
-
-class TargetQualityPolicyConfig(TypedConfig):
-    """``rate_policy: {type: target_quality, metric: psnr, target: 28, table: results/cal/summary.csv}``.
-
-    ``table``: a calibration sweep's ``summary.csv``; ``scheme``, ``channel``, ``roi_weight`` select
-    its rows (each may be omitted when the table holds one value). Without ``table`` a scenario
-    runs the calibration itself (see :mod:`linksim.sweep`): every scheme at ``ratios`` x
-    ``calibration_snr_db``, over ``calibration_channel``: ``awgn`` (the default: quality at an
-    SNR on a flat channel, ``calibration_images`` images) or ``link`` (the point's own channel and
-    speed, ``calibration_images`` frames per nominal SNR and ratio, the quality binned by the
-    receiver's per-frame SNR estimate -- what the policy is fed back).
-    """
-
-    type: Literal["target_quality"] = "target_quality"
-    metric: str = "psnr"
-    target: float
-    table: Annotated[str | None, InputFile()] = None
-    scheme: str | None = None
-    channel: str | None = None
-    roi_weight: float | None = None
-    # Without a table, a scenario runs its own calibration sweep of each scheme (see linksim.sweep):
-    ratios: Ratios | None = None  # candidate ratios (default: those the scheme's checkpoint supports)
-    calibration_snr_db: IncreasingDb = Field(default_factory=lambda: [-5.0 + 2.5 * i for i in range(11)], min_length=1)
-    calibration_images: int = Field(200, ge=1)
-    calibration_channel: Literal["awgn", "link"] = "awgn"
-
-    @model_validator(mode="after")
-    def _calibration_needs_no_table(self) -> "TargetQualityPolicyConfig":
-        if self.table is not None and "calibration_channel" in self.model_fields_set:
-            raise ValueError("calibration_channel applies when linksim calibrates itself; drop it or drop table")
-        return self
-
-    def build(self, *, summary: pd.DataFrame | None = None, base_dir: str | Path | None = None, **_: Any) -> RatePolicy:
-        selection = {"scheme": self.scheme, "channel": self.channel, "roi_weight": self.roi_weight}
-        if summary is not None:
-            table = QualityTable.from_summary(summary, self.metric, **selection)
-        elif self.table is not None:
-            path = Path(self.table).expanduser()
-            if base_dir is not None and not path.is_absolute():
-                path = Path(base_dir) / path
-            table = QualityTable.from_csv(path, self.metric, **selection)
-        else:
-            raise ScenarioError("rate_policy.table: type target_quality needs a calibration summary.csv")
-        return TargetQualityPolicy(table, self.target)
-
-    @field_validator("metric")
-    @classmethod
-    def _known_metric(cls, value: str) -> str:
-        if value not in METRICS:
-            raise ValueError(f"unknown metric '{value}' (accepted: {', '.join(METRICS)})")
-        return value
-
-
-#: Every rate policy's config; each builds its policy (``build``) and is named by its ``type``.
-RATE_POLICIES = (FixedPolicyConfig, ThresholdPolicyConfig, TargetQualityPolicyConfig)
-RatePolicyConfig = Annotated[Union[RATE_POLICIES], Field(discriminator="type")]  # type: ignore[valid-type]
-#: The accepted ``rate_policy.type`` values.
-RATE_POLICY_TYPES = tuple(config_type_name(config) for config in RATE_POLICIES)
 
 
 def build_policy(config: FixedPolicyConfig | ThresholdPolicyConfig | TargetQualityPolicyConfig, *,

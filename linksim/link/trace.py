@@ -16,56 +16,29 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
 
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field, field_validator, model_validator
 
 from linksim.errors import ScenarioError
-from linksim.inputs import InputFile
-from linksim.schema import StrictModel
+from linksim.link.config import SnrTrace
 
 
-class SnrTrace(StrictModel):
-    """``values`` (dB, inline) or ``csv`` (a file with a ``column``, default ``snr_db``); ``cycle``
-    repeats a trace shorter than the number of frames instead of rejecting it."""
+def load_trace(trace: SnrTrace, frames: int, base_dir: str | Path | None = None) -> torch.Tensor:
+    """The SNR of each frame of ``trace`` in dB, ``[frames]`` float32 (see the module's length rule).
 
-    values: list[float] | None = Field(None, min_length=1)
-    csv: Annotated[str | None, InputFile()] = None
-    column: str = "snr_db"
-    cycle: bool = False
-
-    @field_validator("values")
-    @classmethod
-    def _finite(cls, values: list[float] | None) -> list[float] | None:
-        if values is not None:
-            bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
-            if bad is not None:
-                raise ValueError(f"values[{bad}] must be a finite SNR in dB, got {values[bad]}")
-        return values
-
-    @model_validator(mode="after")
-    def _one_source(self) -> "SnrTrace":
-        if (self.values is None) == (self.csv is None):
-            raise ValueError("values, csv: give exactly one of values (a list of dB) or csv (a file)")
-        return self
-
-    def load(self, frames: int, base_dir: str | Path | None = None) -> torch.Tensor:
-        """The SNR of each frame in dB, ``[frames]`` float32 (see the module's length rule).
-
-        ``base_dir`` resolves a relative ``csv`` path (the scenario file's folder, say); without
-        it a relative path is taken from the working directory.
-        """
-        if self.values is not None:
-            values, source = torch.tensor(self.values, dtype=torch.float64), "snr_trace.values"
-        else:
-            path = Path(self.csv).expanduser()
-            if base_dir is not None and not path.is_absolute():
-                path = Path(base_dir) / path
-            values, source = read_snr_csv(path, self.column), str(path)
-        return fit_length(values, frames, self.cycle, source).float()
+    ``base_dir`` resolves a relative ``csv`` path (the scenario file's folder, say); without
+    it a relative path is taken from the working directory.
+    """
+    if trace.values is not None:
+        values, source = torch.tensor(trace.values, dtype=torch.float64), "snr_trace.values"
+    else:
+        path = Path(trace.csv).expanduser()
+        if base_dir is not None and not path.is_absolute():
+            path = Path(base_dir) / path
+        values, source = read_snr_csv(path, trace.column), str(path)
+    return fit_length(values, frames, trace.cycle, source).float()
 
 
 def read_snr_csv(path: str | Path, column: str = "snr_db") -> torch.Tensor:

@@ -28,9 +28,9 @@ from torch import nn
 from linksim.errors import LinksimError
 from linksim.models.diffusion import Conditioning
 from linksim.schema import StrictModel
-from linksim.zoo import load_kind
+from linksim.zoo import MAP_DIFFUSION_KIND, load_kind
 
-KIND = "map-diffusion"
+KIND = MAP_DIFFUSION_KIND
 
 
 class MapDenoiserConfig(StrictModel):

@@ -24,9 +24,9 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from linksim.errors import LinksimError
 from linksim.schema import StrictModel
-from linksim.zoo import load_kind
+from linksim.zoo import SPADE_KIND, load_kind
 
-KIND = "spade-generator"
+KIND = SPADE_KIND
 
 
 class SpadeGeneratorConfig(StrictModel):

@@ -1,20 +1,43 @@
 """Transmission schemes: each maps images to channel symbols and back (see :mod:`.base`).
 
-A scheme registers itself with ``@SCHEMES.register`` (its name is its config's ``type``); the
-imports below are the one place that lists the modules, so importing this package registers
-every built-in scheme.
+Every built-in scheme's config is declared in :mod:`.config` (torch-free: validating a scenario
+imports no scheme); the classes below are imported from their modules on first use. A one-file
+extension registers itself with ``@SCHEMES.register`` (its name is its config's ``type``).
 """
 
 from __future__ import annotations
 
-from linksim.schemes.base import SCHEMES, LinkState, Scheme, SchemeConfig, Transmission, channel_uses
-from linksim.schemes.softcast import SoftCast, SoftCastConfig  # noqa: I001 (registration order = listing order)
-from linksim.schemes.deepjscc import DeepJSCCConfig, DeepJSCCScheme
-from linksim.schemes.digital import CapacityBound, CapacityConfig, DigitalConfig, DigitalScheme
-from linksim.schemes.diffusion import DiffusionConfig, DiffusionScheme
-from linksim.schemes.gesco import GescoConfig, GescoScheme
-from linksim.schemes.spic import SpicConfig, SpicScheme
-from linksim.schemes.layered_gan import LayeredGanConfig, LayeredGanScheme
+from typing import TYPE_CHECKING
+
+from linksim.lazy import lazy_exports
+from linksim.schemes.config import (
+    SCHEMES,
+    CapacityConfig,
+    DeepJSCCConfig,
+    DiffusionConfig,
+    DigitalConfig,
+    GescoConfig,
+    LayeredGanConfig,
+    SchemeConfig,
+    SoftCastConfig,
+    SpicConfig,
+)
+
+if TYPE_CHECKING:
+    from linksim.schemes.base import Scheme
+
+_EXPORTS = {
+    **dict.fromkeys(("LinkState", "Scheme", "Transmission", "channel_uses"), "linksim.schemes.base"),
+    "SoftCast": "linksim.schemes.softcast",
+    "DeepJSCCScheme": "linksim.schemes.deepjscc",
+    "CapacityBound": "linksim.schemes.digital",
+    "DigitalScheme": "linksim.schemes.digital",
+    "DiffusionScheme": "linksim.schemes.diffusion",
+    "GescoScheme": "linksim.schemes.gesco",
+    "SpicScheme": "linksim.schemes.spic",
+    "LayeredGanScheme": "linksim.schemes.layered_gan",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 def build_scheme(config: SchemeConfig, device: str = "cpu") -> Scheme:
@@ -24,26 +47,15 @@ def build_scheme(config: SchemeConfig, device: str = "cpu") -> Scheme:
 
 __all__ = [
     "SCHEMES",
-    "CapacityBound",
     "CapacityConfig",
-    "DiffusionConfig",
-    "DiffusionScheme",
-    "DigitalConfig",
-    "DigitalScheme",
     "DeepJSCCConfig",
-    "DeepJSCCScheme",
+    "DiffusionConfig",
+    "DigitalConfig",
     "GescoConfig",
-    "GescoScheme",
     "LayeredGanConfig",
-    "LayeredGanScheme",
-    "LinkState",
-    "Scheme",
     "SchemeConfig",
-    "SoftCast",
-    "SpicConfig",
-    "SpicScheme",
     "SoftCastConfig",
-    "Transmission",
+    "SpicConfig",
     "build_scheme",
-    "channel_uses",
+    *_EXPORTS,
 ]

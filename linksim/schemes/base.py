@@ -15,21 +15,7 @@ from torch import nn
 
 from linksim.errors import LinksimError
 from linksim.randomness import RowKeys
-from linksim.registry import Registry
-from linksim.schema import TypedConfig
-
-
-class SchemeConfig(TypedConfig):
-    """Base of every scheme's YAML entry; subclasses add ``type: Literal[...]`` and options."""
-
-    # Per-image columns the scheme adds that are summarised and plottable like metrics.
-    reported_columns: ClassVar[tuple[str, ...]] = ()
-    # Sends the images' label maps (LinkState.labels): needs a dataset with labels.
-    needs_labels: ClassVar[bool] = False
-
-    def required_metrics(self) -> list[str]:
-        """Metrics the scenario must compute for this scheme (e.g. an oracle's selection metric)."""
-        return []
+from linksim.schemes.config import HINDSIGHT_METRIC, SCHEMES, SchemeConfig  # noqa: F401 (SCHEMES re-exported)
 
 
 @dataclass(frozen=True)
@@ -108,7 +94,7 @@ class Scheme(nn.Module):
         """
         return []
 
-    hindsight_metric: ClassVar[str] = "psnr"
+    hindsight_metric: ClassVar[str] = HINDSIGHT_METRIC
 
     @property
     def supported_ratios(self) -> list[float] | None:
@@ -124,8 +110,3 @@ class Scheme(nn.Module):
     ) -> torch.Tensor:  # pragma: no cover
         """Reconstruct images ``[B, 3, H, W]`` (not clipped) from ``y`` ``[B, K]``."""
         raise NotImplementedError
-
-
-SCHEMES: Registry[Scheme] = Registry("scheme")
-"""Every scheme by its config's ``type``: decorate a :class:`Scheme` subclass with
-``@SCHEMES.register`` and import its module in :mod:`linksim.schemes`."""

@@ -19,32 +19,15 @@ column of the results (assumed delivered error-free, e.g. on a control channel; 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
 import torch
-from pydantic import field_validator
 
 from linksim.errors import LinksimError
-from linksim.inputs import InputFile
 from linksim.models.deepjscc import load_deepjscc
 from linksim.schema import ratio_label
-from linksim.schemes.base import SCHEMES, LinkState, Scheme, SchemeConfig, Transmission, channel_uses, check_image_size
-from linksim.zoo import check_checkpoint_reference, checkpoint_files
+from linksim.schemes.base import SCHEMES, LinkState, Scheme, Transmission, channel_uses, check_image_size
+from linksim.schemes.config import DeepJSCCConfig
 
 _GAIN_BITS = 16  # the ROI renormalisation gain, sent as a float16
-
-
-class DeepJSCCConfig(SchemeConfig):
-    """``{type: deepjscc, checkpoint: cifar10-deepjscc-v1}`` (a zoo name or a .safetensors path)."""
-
-    type: Literal["deepjscc"] = "deepjscc"
-    checkpoint: Annotated[str, InputFile(checkpoint_files)] = "cifar10-deepjscc-v1"
-
-    @field_validator("checkpoint")
-    @classmethod
-    def _exists(cls, value: str) -> str:
-        check_checkpoint_reference(value, "deepjscc")
-        return value
 
 
 @SCHEMES.register

@@ -11,48 +11,14 @@ stochastic (fresh noise at every step, as in DDPM). Samples are deterministic fo
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
 import torch
-from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from linksim.inputs import InputFile
 from linksim.models.diffusion import load_denoiser
 from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler
 from linksim.randomness import row_generators
-from linksim.schemes.base import SCHEMES, LinkState, Scheme, SchemeConfig, Transmission, check_image_size
-from linksim.schemes.deepjscc import DeepJSCCConfig, DeepJSCCScheme
-from linksim.zoo import check_checkpoint_reference, checkpoint_files
-
-
-class DiffusionConfig(SchemeConfig):
-    """``{type: diffusion, checkpoint: cifar10-diffusion-v2, sampler: ddim, steps: 3, strength: 0.3, eta: 0}``.
-
-    ``deepjscc_checkpoint`` defaults to the DeepJSCC checkpoint the denoiser was trained on.
-    """
-
-    type: Literal["diffusion"] = "diffusion"
-    checkpoint: Annotated[str, InputFile(checkpoint_files)] = "cifar10-diffusion-v2"
-    deepjscc_checkpoint: Annotated[str | None, InputFile(checkpoint_files)] = None
-    sampler: Literal["ddim", "dpm-solver"] = "ddim"
-    # The defaults are the best setting for cifar10-diffusion-v1 (scenarios/diffusion-sampler-tuning.yaml),
-    # the sampler cifar10-diffusion-v2 was then fine-tuned through.
-    steps: int = Field(3, ge=1)
-    strength: float = Field(0.3, gt=0, le=1)
-    eta: float = Field(0.0, ge=0, le=1)
-
-    @field_validator("checkpoint", "deepjscc_checkpoint")
-    @classmethod
-    def _exists(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None:
-            check_checkpoint_reference(value, "diffusion-receiver" if info.field_name == "checkpoint" else "deepjscc")
-        return value
-
-    @model_validator(mode="after")
-    def _eta_needs_ddim(self) -> DiffusionConfig:
-        if self.eta > 0 and self.sampler != "ddim":
-            raise ValueError(f"eta applies to the ddim sampler only (sampler: {self.sampler})")
-        return self
+from linksim.schemes.base import SCHEMES, LinkState, Scheme, Transmission, check_image_size
+from linksim.schemes.config import DeepJSCCConfig, DiffusionConfig
+from linksim.schemes.deepjscc import DeepJSCCScheme
 
 
 @SCHEMES.register

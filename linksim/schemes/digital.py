@@ -34,116 +34,17 @@ symbols (it sends unit-power Gaussian ones so that the channel layer runs as for
 from __future__ import annotations
 
 import functools
-from fractions import Fraction
-from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field, field_validator, model_validator
 
-from linksim.codecs import CODECS, EncodedImage, SourceCodec, build_codec
-from linksim.digital import (BLER_TABLES, LDPC_DECODERS, MCS_TABLE, BlerTable, CodedModulation, Mcs, bler_table,
+from linksim.codecs import EncodedImage, SourceCodec, build_codec
+from linksim.digital import (BLER_TABLES, MCS_TABLE, BlerTable, CodedModulation, Mcs, bler_table,
                              cached_coded_modulation, resolve_decoder)
 from linksim.errors import LinksimError
-from linksim.inputs import InputFile
-from linksim.schema import StrictModel
-from linksim.schemes.base import SCHEMES, LinkState, Scheme, SchemeConfig, Transmission, channel_uses
-
-CodecName = Literal[tuple(CODECS)]  # type: ignore[valid-type]
-_MODULATION_BITS = {"qpsk": 2, "16qam": 4, "64qam": 6, "256qam": 8}
-
-
-def bler_table_files(name: str) -> list[Path]:
-    """The CSV(s) an ``mcs.table`` value stands for: every shipped table for ``auto`` (which one
-    a point uses depends on its channel), the shipped file of a name, or the path itself."""
-    tables = Path(__file__).parents[1] / "digital" / "tables"
-    if name == "auto":
-        return [tables / f"{table}.csv" for table in sorted(BLER_TABLES)]
-    return [tables / f"{name}.csv"] if name in BLER_TABLES else [Path(name)]
-
-
-class McsConfig(StrictModel):
-    """``mcs: {policy: adaptive, target_bler: 0.1}``; ``fixed`` also needs ``index`` (a TS 38.214
-    Table 5.1.3.1-2 MCS) or ``modulation`` and ``code_rate`` (any code)."""
-
-    policy: Literal["fixed", "adaptive", "oracle"] = "adaptive"
-    index: int | None = Field(None, ge=0, le=len(MCS_TABLE) - 1)
-    modulation: Literal["qpsk", "16qam", "64qam", "256qam"] | None = None
-    code_rate: float | None = None
-    target_bler: float = Field(0.1, gt=0, lt=1)
-    # adaptive: "auto" (the point's channel's calibration, else AWGN's), a shipped one, or a CSV
-    table: Annotated[str, InputFile(bler_table_files)] = "auto"
-    ldpc_iterations: int = Field(20, ge=1)
-    # LDPC decoder: Sionna's BP (any device) or the compiled CPU one; auto = fast on a CPU
-    decoder: Literal[LDPC_DECODERS] = "auto"  # type: ignore[valid-type]
-
-    @field_validator("code_rate", mode="before")
-    @classmethod
-    def _fraction(cls, value: object) -> object:
-        return float(Fraction(value)) if isinstance(value, str) else value
-
-    @field_validator("table")
-    @classmethod
-    def _known_table(cls, value: str) -> str:
-        if value != "auto" and value not in BLER_TABLES and not Path(value).is_file():
-            raise ValueError(f"no BLER table '{value}': accepted auto, {', '.join(BLER_TABLES)}, or a CSV file "
-                             "written by linksim calibrate-mcs")
-        return value
-
-    @model_validator(mode="after")
-    def _fixed_names_an_mcs(self) -> McsConfig:
-        if self.policy == "fixed":
-            self.fixed_mcs()
-        return self
-
-    def fixed_mcs(self) -> Mcs:
-        """The MCS of ``policy: fixed``: table entry ``index``, or the code ``modulation`` +
-        ``code_rate`` (the table entry if one matches); ValueError if neither is given."""
-        if self.index is not None:
-            return MCS_TABLE[self.index]
-        if self.modulation is None or self.code_rate is None:
-            raise ValueError("mcs.policy 'fixed' needs mcs.index (0-27, TS 38.214 Table 5.1.3.1-2) "
-                             "or mcs.modulation and mcs.code_rate")
-        if not 0.0 < self.code_rate < 1.0:
-            raise ValueError(f"mcs.code_rate must be in (0, 1), got {self.code_rate:.4g}")
-        bits = _MODULATION_BITS[self.modulation]
-        for mcs in MCS_TABLE:
-            if mcs.bits_per_symbol == bits and abs(mcs.code_rate - self.code_rate) < 1e-4:
-                return mcs
-        return Mcs(bits, self.code_rate)
-
-
-class DigitalConfig(SchemeConfig):
-    """``{type: digital, source_codec: hevc, mcs: {policy: adaptive}}``."""
-
-    type: Literal["digital"] = "digital"
-    reported_columns: ClassVar[tuple[str, ...]] = ("decoded",)
-    source_codec: CodecName = "hevc"
-    mcs: McsConfig = Field(default_factory=McsConfig)
-
-    def required_metrics(self) -> list[str]:
-        return [DigitalScheme.hindsight_metric] if self.mcs.policy == "oracle" else []
-
-    @property
-    def label(self) -> str:
-        if self.name:
-            return self.name
-        suffix = " (oracle MCS)" if self.mcs.policy == "oracle" else f" ({self.mcs.policy} MCS)"
-        return f"{self.source_codec.upper()}+LDPC{suffix}"
-
-
-class CapacityConfig(SchemeConfig):
-    """``{type: capacity, source_codec: hevc}``: the codec at channel capacity, error-free (a bound)."""
-
-    type: Literal["capacity"] = "capacity"
-    reported_columns: ClassVar[tuple[str, ...]] = ("decoded",)
-    source_codec: CodecName = "hevc"
-
-    @property
-    def label(self) -> str:
-        return self.name or f"{self.source_codec.upper()}+capacity (bound)"
-
+from linksim.schemes.base import SCHEMES, LinkState, Scheme, Transmission, channel_uses
+from linksim.schemes.config import CapacityConfig, DigitalConfig, McsConfig
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """Images ``[B, 3, H, W]`` in [0, 1] -> ``[B, H, W, 3]`` uint8 (what codecs take)."""

@@ -17,27 +17,17 @@ whose most likely received class is the sent one).
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
-
 import torch
-from pydantic import Field
 
 from linksim.camvid import VOID
 from linksim.errors import LinksimError
 from linksim.randomness import row_generators
-from linksim.schemes.base import SCHEMES, LinkState, Scheme, SchemeConfig, Transmission, channel_uses, check_image_size
-from linksim.schemes.map_receiver import MapReceiverOptions, map_receiver
+from linksim.schemes.base import SCHEMES, LinkState, Scheme, Transmission, channel_uses, check_image_size
+from linksim.schemes.config import GescoConfig
+from linksim.schemes.map_receiver import map_receiver
 from linksim.semantic_maps import map_symbols, posterior_from_symbols
 
 FACTORS = (1, 2, 4, 8, 16, 32)
-
-
-class GescoConfig(MapReceiverOptions, SchemeConfig):
-    """``{type: gesco, checkpoint: camvid-map-diffusion-v1, steps: 20}``."""
-
-    type: Literal["gesco"] = "gesco"
-    reported_columns: ClassVar[tuple[str, ...]] = ("map_accuracy",)
-    map_factor: int | None = Field(None, ge=1)  # None: the finest that fits the channel uses
 
 
 def fitting_factor(shape: tuple[int, int], planes: int, uses: int) -> int:

@@ -18,37 +18,15 @@ variant spends the same channel uses.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
 import numpy as np
 import torch
-from pydantic import Field, field_validator
 
 from linksim.codecs import EncodedImage
-from linksim.inputs import InputFile
-from linksim.models.spade import KIND, load_spade_generator
+from linksim.models.spade import load_spade_generator
 from linksim.schemes.base import SCHEMES, LinkState
 from linksim.schemes.digital import from_uint8, to_uint8
-from linksim.schemes.map_digital import MapDigitalConfig, MapDigitalScheme
-from linksim.zoo import check_checkpoint_reference, checkpoint_files
-
-
-class LayeredGanConfig(MapDigitalConfig):
-    """``{type: layered-gan, checkpoint: camvid-spade-v1, enhancement_share: 1.0, mcs: {policy: adaptive}}``."""
-
-    type: Literal["layered-gan"] = "layered-gan"  # type: ignore[assignment]
-    checkpoint: Annotated[str, InputFile(checkpoint_files)] = "camvid-spade-v1"
-    enhancement_share: float = Field(1.0, ge=0, le=1)
-
-    @field_validator("checkpoint")
-    @classmethod
-    def _exists(cls, value: str) -> str:
-        check_checkpoint_reference(value, KIND)
-        return value
-
-    @property
-    def label(self) -> str:
-        return self.name or f"layered GAN (enhancement {self.enhancement_share:g}, {self.mcs.policy} MCS)"
+from linksim.schemes.config import LayeredGanConfig
+from linksim.schemes.map_digital import MapDigitalScheme
 
 
 @SCHEMES.register

@@ -23,34 +23,20 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
-from pydantic import Field, field_validator
 
 from linksim.codecs import EncodedImage
 from linksim.errors import LinksimError
 from linksim.schemes.base import LinkState, Transmission, check_image_size
-from linksim.schemes.digital import LOST_VALUE, DigitalConfig, DigitalScheme, McsConfig
+from linksim.schemes.config import MapDigitalConfig
+from linksim.schemes.digital import LOST_VALUE, DigitalScheme
 from linksim.semantic_maps import one_hot
 
 _LENGTH_BYTES = 2
-
-
-class MapDigitalConfig(DigitalConfig):
-    """The options both schemes add to the digital baseline's: ``map_factor``; they send label maps."""
-
-    needs_labels: ClassVar[bool] = True
-    map_factor: int = Field(1, ge=1)
-
-    @field_validator("mcs")
-    @classmethod
-    def _no_oracle(cls, value: McsConfig) -> McsConfig:
-        if value.policy == "oracle":
-            raise ValueError("a semantic-map scheme sends with a fixed or adaptive MCS (policy oracle is not supported)")
-        return value
 
 
 @dataclass(frozen=True)

@@ -3,31 +3,9 @@ diffusion receiver and its construction."""
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
-
-from pydantic import Field, field_validator
-
-from linksim.inputs import InputFile
-from linksim.models.map_diffusion import KIND, MapDenoiser, load_map_denoiser
+from linksim.models.map_diffusion import MapDenoiser, load_map_denoiser
 from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler
-from linksim.schema import StrictModel
-from linksim.zoo import check_checkpoint_reference, checkpoint_files
-
-
-class MapReceiverOptions(StrictModel):
-    """``checkpoint`` (a map-conditioned denoiser: zoo name or path), ``sampler``, ``steps``.
-    A scheme with these options sends label maps (``needs_labels``)."""
-
-    needs_labels: ClassVar[bool] = True
-    checkpoint: Annotated[str, InputFile(checkpoint_files)] = "camvid-map-diffusion-v1"
-    sampler: Literal["ddim", "dpm-solver"] = "ddim"
-    steps: int = Field(20, ge=1)
-
-    @field_validator("checkpoint")
-    @classmethod
-    def _exists(cls, value: str) -> str:
-        check_checkpoint_reference(value, KIND)
-        return value
+from linksim.schemes.config import MapReceiverOptions
 
 
 def map_receiver(options: MapReceiverOptions, device: str) -> tuple[MapDenoiser, DiffusionReceiverPipeline]:

@@ -14,25 +14,16 @@ receiver error-free and are *not* counted in the channel uses, as in the origina
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 
 from linksim.channels.base import snr_db_to_noise_var
 from linksim.errors import LinksimError
-from linksim.schemes.base import SCHEMES, LinkState, Scheme, SchemeConfig, Transmission, channel_uses
+from linksim.schemes.base import SCHEMES, LinkState, Scheme, Transmission, channel_uses
+from linksim.schemes.config import SoftCastConfig
 
 _MIN_VARIANCE = 1e-12  # keeps λ^(-1/4) finite for flat chunks (they carry no information)
-
-
-class SoftCastConfig(SchemeConfig):
-    """``{type: softcast, chunks_per_side: 8}``: the DCT plane of each colour channel is cut
-    into ``chunks_per_side x chunks_per_side`` chunks."""
-
-    type: Literal["softcast"] = "softcast"
-    chunks_per_side: int = Field(8, ge=1, le=256)
 
 
 def dct_matrix(n: int, device: torch.device | str = "cpu") -> torch.Tensor:

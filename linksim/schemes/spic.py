@@ -12,8 +12,6 @@ each row's noise from its own stream.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
 
@@ -23,18 +21,9 @@ from linksim.models.diffusion import Conditioning
 from linksim.randomness import row_generators
 from linksim.schemes.base import SCHEMES, LinkState
 from linksim.schemes.digital import from_uint8
-from linksim.schemes.map_digital import MapDigitalConfig, MapDigitalScheme
-from linksim.schemes.map_receiver import MapReceiverOptions, map_receiver
-
-
-class SpicConfig(MapReceiverOptions, MapDigitalConfig):
-    """``{type: spic, checkpoint: camvid-map-diffusion-v1, mcs: {policy: adaptive}, map_factor: 1}``."""
-
-    type: Literal["spic"] = "spic"  # type: ignore[assignment]
-
-    @property
-    def label(self) -> str:
-        return self.name or f"SPIC ({self.mcs.policy} MCS)"
+from linksim.schemes.config import SpicConfig
+from linksim.schemes.map_digital import MapDigitalScheme
+from linksim.schemes.map_receiver import map_receiver
 
 
 @SCHEMES.register
