@@ -1,8 +1,9 @@
 """The ``link:`` and ``rate_policy:`` blocks of a scenario (config classes), without torch.
 
 Validating a scenario needs these classes only; the link's implementation (fading, feedback,
-policies, traces: torch, Sionna, pandas) lives in the sibling modules, each imported by the
-method that builds from a config (``LinkConfig.fading``, ``RatePolicyConfig.build``...).
+policies, traces: torch, Sionna, pandas) lives in the sibling modules, which import these
+configs; a config method that builds from one (``LinkConfig.fading``, ``SnrTrace.load``...)
+imports its module when called, and :func:`~linksim.link.policies.build_policy` builds policies.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -21,12 +22,10 @@ from linksim.registry import config_type_name
 from linksim.schema import Ratios, StrictModel, TypedConfig
 
 if TYPE_CHECKING:
-    import pandas as pd
     import torch
 
     from linksim.link.fading import GaussMarkovFading
     from linksim.link.feedback import FeedbackPath
-    from linksim.link.policies import RatePolicy
 
 
 class FeedbackConfig(StrictModel):
@@ -112,13 +111,6 @@ class FixedPolicyConfig(TypedConfig):
 
     type: Literal["fixed"] = "fixed"
 
-    def build(self, *, bandwidth_ratio: float | None = None, **_: Any) -> RatePolicy:
-        from linksim.link.policies import FixedPolicy
-
-        if bandwidth_ratio is None:
-            raise ValueError("rate_policy: type fixed needs the swept bandwidth_ratio")
-        return FixedPolicy(bandwidth_ratio)
-
 
 class ThresholdPolicyConfig(TypedConfig):
     """``rate_policy: {type: threshold, thresholds_db: [...], ratios: [...], roi_weights: [...]}``;
@@ -135,11 +127,6 @@ class ThresholdPolicyConfig(TypedConfig):
         if value is not None and any(w < 0 for w in value):
             raise ValueError(f"ROI weights must be >= 0, got {value}")
         return value
-
-    def build(self, **_: Any) -> RatePolicy:
-        from linksim.link.policies import ThresholdPolicy
-
-        return ThresholdPolicy(self.thresholds_db, self.ratios, self.roi_weights)
 
     @model_validator(mode="after")
     def _lengths(self) -> "ThresholdPolicyConfig":
@@ -182,21 +169,6 @@ class TargetQualityPolicyConfig(TypedConfig):
             raise ValueError("calibration_channel applies when linksim calibrates itself; drop it or drop table")
         return self
 
-    def build(self, *, summary: pd.DataFrame | None = None, base_dir: str | Path | None = None, **_: Any) -> RatePolicy:
-        from linksim.link.policies import QualityTable, TargetQualityPolicy
-
-        selection = {"scheme": self.scheme, "channel": self.channel, "roi_weight": self.roi_weight}
-        if summary is not None:
-            table = QualityTable.from_summary(summary, self.metric, **selection)
-        elif self.table is not None:
-            path = Path(self.table).expanduser()
-            if base_dir is not None and not path.is_absolute():
-                path = Path(base_dir) / path
-            table = QualityTable.from_csv(path, self.metric, **selection)
-        else:
-            raise ScenarioError("rate_policy.table: type target_quality needs a calibration summary.csv")
-        return TargetQualityPolicy(table, self.target)
-
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, value: str) -> str:
@@ -205,7 +177,7 @@ class TargetQualityPolicyConfig(TypedConfig):
         return value
 
 
-#: Every rate policy's config; each builds its policy (``build``) and is named by its ``type``.
+#: Every rate policy's config, named by its ``type`` (:func:`linksim.link.policies.build_policy` builds each).
 RATE_POLICIES = (FixedPolicyConfig, ThresholdPolicyConfig, TargetQualityPolicyConfig)
 RatePolicyConfig = Annotated[Union[RATE_POLICIES], Field(discriminator="type")]  # type: ignore[valid-type]
 #: The accepted ``rate_policy.type`` values.

@@ -21,11 +21,15 @@ knows the receiver's estimate exactly.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from sionna.phy.utils import normal
 from torch import nn
 
-from linksim.link.config import FeedbackConfig  # noqa: F401 (re-exported: its home before)
+if TYPE_CHECKING:  # the config imports this module to build from it
+    from linksim.link.config import FeedbackConfig
+
 
 
 def quantise_db(snr_db: torch.Tensor, step_db: float) -> torch.Tensor:

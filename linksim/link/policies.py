@@ -41,12 +41,8 @@ import torch
 
 from linksim.errors import ScenarioError
 from linksim.metric_catalogue import METRICS
-from linksim.link.config import (  # noqa: F401 (the configs re-exported: their home before)
-    RATE_POLICIES,
-    RATE_POLICY_TYPES,
+from linksim.link.config import (
     FixedPolicyConfig,
-    IncreasingDb,
-    RatePolicyConfig,
     TargetQualityPolicyConfig,
     ThresholdPolicyConfig,
     length_problem,
@@ -321,6 +317,35 @@ def binned_by_estimate(rows: pd.DataFrame, metric: str, centres_db: Sequence[flo
     return kept.assign(metric=metric)[["scheme", "snr_db", "bandwidth_ratio", "metric", "mean", "count"]]
 
 
+def _fixed(config: FixedPolicyConfig, *, bandwidth_ratio: float | None = None, **_: Any) -> RatePolicy:
+    if bandwidth_ratio is None:
+        raise ValueError("rate_policy: type fixed needs the swept bandwidth_ratio")
+    return FixedPolicy(bandwidth_ratio)
+
+
+def _threshold(config: ThresholdPolicyConfig, **_: Any) -> RatePolicy:
+    return ThresholdPolicy(config.thresholds_db, config.ratios, config.roi_weights)
+
+
+def _target_quality(config: TargetQualityPolicyConfig, *, summary: pd.DataFrame | None = None,
+                    base_dir: str | Path | None = None, **_: Any) -> RatePolicy:
+    selection = {"scheme": config.scheme, "channel": config.channel, "roi_weight": config.roi_weight}
+    if summary is not None:
+        table = QualityTable.from_summary(summary, config.metric, **selection)
+    elif config.table is not None:
+        path = Path(config.table).expanduser()
+        if base_dir is not None and not path.is_absolute():
+            path = Path(base_dir) / path
+        table = QualityTable.from_csv(path, config.metric, **selection)
+    else:
+        raise ScenarioError("rate_policy.table: type target_quality needs a calibration summary.csv")
+    return TargetQualityPolicy(table, config.target)
+
+
+#: How each ``rate_policy.type`` (:data:`~linksim.link.config.RATE_POLICY_TYPES`) is built.
+_BUILDERS = {"fixed": _fixed, "threshold": _threshold, "target_quality": _target_quality}
+
+
 def build_policy(config: FixedPolicyConfig | ThresholdPolicyConfig | TargetQualityPolicyConfig, *,
                  bandwidth_ratio: float | None = None, summary: pd.DataFrame | None = None,
                  base_dir: str | Path | None = None,
@@ -334,7 +359,7 @@ def build_policy(config: FixedPolicyConfig | ThresholdPolicyConfig | TargetQuali
         base_dir: folder that a relative ``config.table`` path is relative to.
         supported_ratios: when given, :meth:`RatePolicy.validate` runs against it (``ValueError``).
     """
-    policy = config.build(bandwidth_ratio=bandwidth_ratio, summary=summary, base_dir=base_dir)
+    policy = _BUILDERS[config.type](config, bandwidth_ratio=bandwidth_ratio, summary=summary, base_dir=base_dir)
     if supported_ratios is not None:
         policy.validate(supported_ratios)
     return policy

@@ -35,10 +35,10 @@ import torch
 from linksim.channels import Channel, ChannelOutput
 from linksim.channels.ofdm import OFDMChannel
 from linksim.errors import ScenarioError
+from linksim.link.config import SnrTrace
 from linksim.link.fading import GaussMarkovFading, doppler_hz
 from linksim.link.feedback import FeedbackPath
 from linksim.link.policies import RatePolicy
-from linksim.link.trace import SnrTrace
 from linksim.randomness import RowKeys, per_row
 
 

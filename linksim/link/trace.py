@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import torch
 
 from linksim.errors import ScenarioError
-from linksim.link.config import SnrTrace
+
+if TYPE_CHECKING:  # the config imports this module to load a trace
+    from linksim.link.config import SnrTrace
 
 
 def load_trace(trace: SnrTrace, frames: int, base_dir: str | Path | None = None) -> torch.Tensor:
