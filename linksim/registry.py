@@ -47,7 +47,8 @@ def config_type_name(config_class: type, field: str = "type") -> str:
 
 class Registry(Generic[T]):
     """Extensions of one kind by name; each extension class has a ``config_class`` whose
-    ``type`` literal is its name.
+    ``type`` literal is its name. Names, their order and the config classes are known from the
+    declarations alone; an implementation is imported when it is first looked up.
 
     Args:
         kind: what the registry holds, for messages (``"scheme"``).
@@ -75,13 +76,14 @@ class Registry(Generic[T]):
         return cls
 
     def _add_config(self, config_class: type, cls: type | None = None) -> str:
+        """The name of ``config_class``, added in registration order; another config (or another
+        implementation) under a name already taken is refused."""
         name = config_type_name(config_class)
-        known = self._configs.get(name)
-        if known is not None and known is not config_class:
-            first = self._classes[name].__name__ if name in self._classes else known.__name__
-            raise TypeError(f"{self.kind} '{name}' is registered twice ({first}, {(cls or config_class).__name__})")
-        if cls is not None and name in self._classes and self._classes[name] is not cls:
-            raise TypeError(f"{self.kind} '{name}' is registered twice ({self._classes[name].__name__}, {cls.__name__})")
+        taken = self._configs.get(name, config_class) is not config_class or (
+            cls is not None and self._classes.get(name, cls) is not cls)
+        if taken:
+            first = self._classes[name] if name in self._classes else self._configs[name]
+            raise TypeError(f"{self.kind} '{name}' is registered twice ({first.__name__}, {(cls or config_class).__name__})")
         self._configs[name] = config_class
         return name
 
