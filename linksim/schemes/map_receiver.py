@@ -1,5 +1,5 @@
-"""What the semantic-map schemes (``gesco``, ``spic``) share: the options of their map-conditioned
-diffusion receiver and its construction."""
+"""What the semantic-map schemes (``gesco``, ``spic``) share: the construction of their
+map-conditioned diffusion receiver from its options (:class:`~linksim.schemes.config.MapReceiverOptions`)."""
 
 from __future__ import annotations
 
