@@ -124,7 +124,7 @@ CHECKPOINTS: dict[str, CheckpointInfo] = {
         CheckpointInfo(
             "camvid-spade-v1",
             "camvid-spade-v1.safetensors",
-            "865ad051faba5c71f84237b4112179b83509dfc5428ad8daed6bdd414c9dea23",
+            "c5b4fe9b5b48ba7e20ed432302485b4310df1af43607c27002b39d945a635807",
             "SPADE generator of layered-gan's base layer (0.9M parameters; street scene from the CamVid map); "
             "GAN + L1 + LPIPS on CamVid train at 120x160 on a CPU",
         ),

@@ -252,3 +252,22 @@ def test_a_training_runs_own_checkpoint_works_as_a_schemes_path(tmp_path):
                               sweep={"snr_db": [10], "bandwidth_ratio": ["1/6"], "roi_weight": [0.0]})
     rows = run_sweep(parse_scenario(scenario), progress=False).rows
     assert len(rows) == 6 * 2 and rows["psnr"].notna().all()
+
+
+def test_checkpoint_metadata_is_one_typed_card_and_legacy_files_still_load(tiny_checkpoint):
+    import json
+
+    from safetensors import safe_open
+
+    from linksim.models.deepjscc import DeepJSCCCard, load_deepjscc
+    from linksim.zoo import load_checkpoint
+
+    with safe_open(str(tiny_checkpoint), framework="pt") as handle:
+        metadata = handle.metadata()
+    assert metadata["kind"] == "deepjscc" and "latent_channels" not in metadata  # no flat keys any more
+    card = DeepJSCCCard.model_validate_json(metadata["deepjscc"])
+    assert card.ratios == json.loads(metadata["config"])["ratios"] and load_deepjscc(str(tiny_checkpoint)).card == card
+    # the zoo's files predate the card: their flat keys give the same typed card
+    legacy = DeepJSCCCard.from_metadata(load_checkpoint("cifar10-deepjscc-v1")[1])
+    assert legacy.image_size == 32 and legacy.downsample == 2
+    assert load_deepjscc("cifar10-deepjscc-v1").card == legacy

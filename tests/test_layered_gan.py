@@ -78,7 +78,7 @@ def test_payload_is_the_lossless_map_then_the_residual_and_the_base_is_shared(tm
     assert record.image is not None and record.image.decoded.shape == (48, 64, 3)
     assert bool(tx.columns["decoded"].all())
     # receiver = the base layer both ends computed + the decoded residual
-    base = scheme.generator(scheme.upsampled(labels, (48, 64)))
+    base = scheme.generator(scheme.upsampled(labels, (48, 64), 1))
     residual = 2 * torch.from_numpy(np.array(record.image.decoded)).permute(2, 0, 1).float() / 255 - 1
     torch.testing.assert_close(x_hat[0], (base[0] + residual).clamp(0, 1), rtol=0, atol=1e-5)
     # the residual layer is what makes the reconstruction faithful: the base alone is far worse
@@ -124,3 +124,19 @@ def test_spade_training_writes_a_loadable_checkpoint_and_resumes_exactly(tmp_pat
     assert a.metadata["step"] == "4" and a.model.config == TINY
     assert set(json.loads(a.metadata["scores"])) == {"psnr", "lpips", "miou"}
     assert all(torch.equal(a.model.state_dict()[k], v) for k, v in b.model.state_dict().items())
+
+
+def test_auto_map_factor_sends_the_finest_map_that_fits(tmp_path: Path) -> None:
+    fine = _scheme(tmp_path, 1.0)
+    auto = LayeredGanScheme(fine.config.model_copy(update={"map_factor": "auto"}))
+    for ratio in (1 / 2, 1 / 24):
+        *_, tx_fine, _ = _link(fine, 30.0, ratio)
+        *_, tx_auto, x_hat = _link(auto, 30.0, ratio)
+        factors = tx_auto.columns["map_factor"]
+        if ratio == 1 / 2:  # room for the full-resolution map: auto sends it too
+            assert (factors == 1).all() and (tx_fine.columns["map_factor"] == 1).all()
+        else:  # the full map does not fit: fixed factor 1 loses the image, auto sends a coarser map
+            assert (tx_fine.columns["map_factor"] == 0).all()
+            assert (factors > 1).all() and bool(tx_auto.columns["decoded"].all())
+            record = tx_auto.side_info["encoded"][0]
+            assert record.bytes[2] == record.factor == int(factors[0])

@@ -58,7 +58,7 @@ def test_the_payload_is_the_lossless_map_then_the_low_resolution_image(scheme) -
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(record.map_png))), labels[0].numpy())  # lossless
     assert record.image is not None and record.image.decoded.shape == (6, 8, 3)  # 1/8 of 48x64
     assert int(tx.columns["map_bits"][0]) == 8 * len(record.map_png)
-    assert record.bytes[:2] == len(record.map_png).to_bytes(2, "big")
+    assert record.bytes[:3] == len(record.map_png).to_bytes(2, "big") + bytes([1])  # length, factor
 
 
 def test_clean_channel_decodes_and_the_cliff_loses_the_image(scheme) -> None:

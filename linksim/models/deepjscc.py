@@ -25,10 +25,14 @@ import json
 from dataclasses import dataclass
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from linksim.errors import LinksimError
 from linksim.models.gdn import GDN
+from linksim.schema import StrictModel
+
+KIND = "deepjscc"
 
 SIDE_FEATURES = 2  # the AF modules' side input: (SNR in dB / 20, bandwidth ratio * 3)
 
@@ -281,13 +285,49 @@ class DeepJSCC(nn.Module):
         return images, latent, reliability, mask
 
 
+class DeepJSCCCard(StrictModel):
+    """What a DeepJSCC checkpoint says about itself: the constructor arguments of
+    :class:`DeepJSCC`, the image size it was trained at and the ratios it was trained for.
+    Stored as JSON under the metadata key ``deepjscc`` (written by the trainer, read by
+    :func:`load_deepjscc`)."""
+
+    latent_channels: int = Field(ge=1)
+    width: int = Field(ge=1)
+    roi_input: bool = False
+    downsample: int = Field(2, ge=1)
+    image_size: int = Field(ge=1)
+    ratios: list[float]
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str]) -> DeepJSCCCard:
+        """The card of a checkpoint's metadata: the ``deepjscc`` JSON, or the flat keys of the
+        files written before it existed (the zoo keeps those: re-exporting them would change the
+        SHA-256 that the diffusion receivers are paired with)."""
+        if "deepjscc" in metadata:
+            return cls.model_validate_json(metadata["deepjscc"])
+        return cls(latent_channels=int(metadata["latent_channels"]), width=int(metadata["width"]),
+                   roi_input=metadata.get("roi_input", "false") == "true",
+                   downsample=int(metadata.get("downsample", 2)), image_size=int(metadata["image_size"]),
+                   ratios=[float(r) for r in json.loads(metadata["ratios"])])
+
+    def build(self) -> DeepJSCC:
+        return DeepJSCC(self.latent_channels, self.width, roi_input=self.roi_input, downsample=self.downsample)
+
+
 @dataclass(frozen=True)
 class LoadedDeepJSCC:
     """A DeepJSCC checkpoint in eval mode with what its metadata says it supports."""
 
     model: DeepJSCC
-    image_size: int
-    ratios: list[float]
+    card: DeepJSCCCard
+
+    @property
+    def image_size(self) -> int:
+        return self.card.image_size
+
+    @property
+    def ratios(self) -> list[float]:
+        return self.card.ratios
 
 
 def load_deepjscc(checkpoint: str, device: str = "cpu") -> LoadedDeepJSCC:
@@ -296,12 +336,9 @@ def load_deepjscc(checkpoint: str, device: str = "cpu") -> LoadedDeepJSCC:
 
     weights, metadata = load_checkpoint(checkpoint, device)
     try:
-        model = DeepJSCC(int(metadata["latent_channels"]), int(metadata["width"]),
-                         roi_input=metadata.get("roi_input", "false") == "true",
-                         downsample=int(metadata.get("downsample", 2)))
+        card = DeepJSCCCard.from_metadata(metadata)
+        model = card.build()
         model.load_state_dict(weights)
-        loaded = LoadedDeepJSCC(model.to(device).eval(), int(metadata["image_size"]),
-                                [float(r) for r in json.loads(metadata["ratios"])])
     except (KeyError, ValueError, RuntimeError) as exc:
         raise LinksimError(f"checkpoint '{checkpoint}' is not a DeepJSCC checkpoint ({exc})".splitlines()[0]) from None
-    return loaded
+    return LoadedDeepJSCC(model.to(device).eval(), card)

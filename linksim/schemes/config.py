@@ -221,10 +221,11 @@ class GescoConfig(MapReceiverOptions, SchemeConfig):
 
 
 class MapDigitalConfig(DigitalConfig):
-    """The options both schemes add to the digital baseline's: ``map_factor``; they send label maps."""
+    """The options both schemes add to the digital baseline's: ``map_factor`` (an integer, or
+    ``auto``: the finest map that fits); they send label maps."""
 
     needs_labels: ClassVar[bool] = True
-    map_factor: int = Field(1, ge=1)
+    map_factor: Annotated[int, Field(ge=1, le=255)] | Literal["auto"] = 1
 
     @field_validator("mcs")
     @classmethod

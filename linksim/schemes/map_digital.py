@@ -5,9 +5,11 @@ MCS from the fed-back SNR).
 
 Payload of one image, in this order:
 
-- the length of the coded map (2 bytes);
-- the label map at ``1/map_factor`` resolution (the label at the centre of each block), coded
-  losslessly: PNG, one byte per class index, Pillow's ``optimize``;
+- the length of the coded map (2 bytes) and its resolution factor ``f`` (1 byte);
+- the label map at ``1/f`` resolution (the label at the centre of each ``f x f`` block), coded
+  losslessly: PNG, one byte per class index, Pillow's ``optimize``. ``f`` is ``map_factor``, or
+  with ``map_factor: auto`` the smallest of :data:`AUTO_FACTORS` whose map fits the budget
+  (the image layer gets what is left);
 - the image layer, which the scheme defines (:meth:`MapDigitalScheme.image_layer`), coded with
   the source codec at the highest quality that fits the rest of the budget, or nothing when not
   even its lowest quality fits.
@@ -15,8 +17,9 @@ Payload of one image, in this order:
 If the map does not fit, or any codeword fails its CRC, the image is lost (mid-grey), as in the
 digital baseline: these schemes have its cliff. Otherwise the receiver upsamples the map (nearest
 neighbour) to a one-hot ``[K + 1, H, W]`` and the scheme generates the image from it and the
-image layer (:meth:`MapDigitalScheme.generate`). Rows report ``map_bits``, ``source_bits`` (the
-image layer), ``quality`` (-1: no image layer sent) and ``decoded``.
+image layer (:meth:`MapDigitalScheme.generate`). Rows report ``map_factor`` (0: no map fits),
+``map_bits``, ``source_bits`` (the image layer), ``quality`` (-1: no image layer sent) and
+``decoded``.
 """
 
 from __future__ import annotations
@@ -36,20 +39,23 @@ from linksim.schemes.config import MapDigitalConfig
 from linksim.schemes.digital import LOST_VALUE, DigitalScheme
 from linksim.semantic_maps import one_hot
 
-_LENGTH_BYTES = 2
+_HEADER_BYTES = 3  # map length (2 bytes), map factor (1 byte)
+AUTO_FACTORS = (1, 2, 4, 8, 16, 32)
 
 
 @dataclass(frozen=True)
 class MapPayload:
-    """What is sent of one image: the coded map (and the map it codes), the coded image layer."""
+    """What is sent of one image: the coded map (the map it codes, at ``1/factor``), the coded
+    image layer."""
 
     map_png: bytes
     labels: np.ndarray  # uint8 [h, w], the map as sent
+    factor: int
     image: EncodedImage | None
 
     @property
     def bytes(self) -> bytes:
-        header = len(self.map_png).to_bytes(_LENGTH_BYTES, "big")
+        header = len(self.map_png).to_bytes(2, "big") + self.factor.to_bytes(1, "big")
         return header + self.map_png + (self.image.payload if self.image is not None else b"")
 
 
@@ -83,28 +89,30 @@ class MapDigitalScheme(DigitalScheme):
         layers of the decoded ``rows`` of the batch (``state`` gives their random streams)."""
         raise NotImplementedError
 
-    def upsampled(self, kept: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """One-hot ``[n, K + 1, H, W]`` of maps ``[n, h, w]`` sent at ``1/map_factor``."""
-        f = self.config.map_factor
+    def upsampled(self, kept: torch.Tensor, size: tuple[int, int], factor: int) -> torch.Tensor:
+        """One-hot ``[n, K + 1, H, W]`` of maps ``[n, h, w]`` sent at ``1/factor``."""
+        f = factor
         return one_hot(kept, self.planes).repeat_interleave(f, -2).repeat_interleave(f, -1)[..., : size[0], : size[1]]
 
     def source(self, pixels: np.ndarray, labels: torch.Tensor | None, budget_bits: int) -> MapPayload | None:
         if labels is None:
             raise LinksimError(f"{self.config.type} sends label maps: use a dataset that has them (camvid)")
-        f = self.config.map_factor
-        kept = labels[f // 2 :: f, f // 2 :: f].clamp(max=self.planes - 1).to(torch.uint8).cpu().numpy()
-        map_png = png_bytes(kept)
-        left = budget_bits - 8 * (_LENGTH_BYTES + len(map_png))
-        if left < 0:
-            return None
-        maps = self.upsampled(torch.from_numpy(kept)[None].to(labels.device), tuple(pixels.shape[:2]))
-        return MapPayload(map_png, kept, self.image_layer(pixels, maps, left))
+        factors = AUTO_FACTORS if self.config.map_factor == "auto" else (self.config.map_factor,)
+        for f in factors:
+            kept = labels[f // 2 :: f, f // 2 :: f].clamp(max=self.planes - 1).to(torch.uint8).cpu().numpy()
+            map_png = png_bytes(kept)
+            left = budget_bits - 8 * (_HEADER_BYTES + len(map_png))
+            if left >= 0:
+                maps = self.upsampled(torch.from_numpy(kept)[None].to(labels.device), tuple(pixels.shape[:2]), f)
+                return MapPayload(map_png, kept, f, self.image_layer(pixels, maps, left))
+        return None
 
     def payload(self, record: Any) -> bytes | None:
         return None if record is None else record.bytes
 
     def source_columns(self, records: list[Any]) -> dict[str, Any]:
-        return {"map_bits": torch.tensor([8 * len(r.map_png) if r else 0 for r in records]),
+        return {"map_factor": torch.tensor([r.factor if r else 0 for r in records]),
+                "map_bits": torch.tensor([8 * len(r.map_png) if r else 0 for r in records]),
                 "source_bits": torch.tensor([8 * len(r.image.payload) if r and r.image else 0 for r in records]),
                 "quality": torch.tensor([r.image.quality if r and r.image else -1 for r in records])}
 
@@ -117,7 +125,8 @@ class MapDigitalScheme(DigitalScheme):
         out = torch.full(tuple(shape), LOST_VALUE, device=decoded.device)
         rows = torch.nonzero(decoded).flatten().tolist()
         if rows:
-            kept = torch.stack([torch.from_numpy(records[i].labels) for i in rows]).to(out.device)
-            out[rows] = self.generate(self.upsampled(kept, tuple(shape[-2:])), [records[i].image for i in rows],
-                                      state, rows)
+            size = tuple(shape[-2:])
+            maps = torch.cat([self.upsampled(torch.from_numpy(records[i].labels)[None].to(out.device), size,
+                                             records[i].factor) for i in rows])
+            out[rows] = self.generate(maps, [records[i].image for i in rows], state, rows)
         return out

@@ -33,7 +33,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from linksim.channels import CHANNELS, build_channel
 from linksim.errors import ScenarioError
 from linksim.metrics import lpips, psnr
-from linksim.models.deepjscc import DeepJSCC, latent_channels_for
+from linksim.models.deepjscc import KIND, DeepJSCCCard, latent_channels_for
 from linksim.roi import centre_masks
 from linksim.training.common import TrainerBase, TrainingImages, load_images, run_training
 from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
@@ -124,7 +124,9 @@ class DeepJSCCTrainer(TrainerBase):
         super().__init__(config)
         self.train_images = TrainingImages(config.train_data, config.train_crop)
         self.eval_images = load_images(config.eval_data).to(self.device)
-        self.model = DeepJSCC(config.latent_channels, config.width, config.roi_input, config.downsample).to(self.device)
+        self.card = DeepJSCCCard(latent_channels=config.latent_channels, width=config.width, roi_input=config.roi_input,
+                                 downsample=config.downsample, image_size=config.trained_size, ratios=config.ratios)
+        self.model = self.card.build().to(self.device)
         if config.init_checkpoint:
             from linksim.zoo import load_checkpoint
 
@@ -224,12 +226,8 @@ class DeepJSCCTrainer(TrainerBase):
 
     # -- persistence -------------------------------------------------------------------------
     def metadata(self) -> dict[str, str]:
-        return {"step": str(self.step), "latent_channels": str(self.config.latent_channels),
-                "roi_input": "true" if self.config.roi_input else "false",
-                "width": str(self.config.width), "downsample": str(self.config.downsample),
-                "image_size": str(self.config.trained_size),
-                # what a scheme needs to use the file directly (a run's last.safetensors works as a path)
-                "ratios": json.dumps(self.config.ratios),
+        # the card is what a scheme needs to use the file directly (a run's last.safetensors works as a path)
+        return {"kind": KIND, "step": str(self.step), "deepjscc": self.card.model_dump_json(),
                 "config": json.dumps(self.config.model_dump(mode="json"))}
 
     def loss_columns(self, mean_loss: float) -> tuple[dict[str, float], str]:
