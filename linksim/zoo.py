@@ -28,7 +28,11 @@ if TYPE_CHECKING:
 # catalogue and the checks of scenario fields (``linksim validate``) need neither.
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
-# A checkpoint's metadata ``kind``, for the models that write one and the configs that check it.
+# A checkpoint's metadata ``kind`` (one name per model): written by its trainer, checked by its loader
+# and by the scenario fields that name it.
+DEEPJSCC_KIND = "deepjscc"
+DIFFUSION_KIND = "diffusion-receiver"
+SEGMENTER_KIND = "segmenter"
 MAP_DIFFUSION_KIND = "map-diffusion"
 SPADE_KIND = "spade-generator"
 T = TypeVar("T")
@@ -220,7 +224,7 @@ def check_checkpoint_reference(name_or_path: str, kind: str) -> None:
             metadata = dict(handle.metadata() or {})
     except (SafetensorError, OSError, ValueError) as exc:
         raise ValueError(f"checkpoint {path}: unreadable safetensors file ({str(exc).splitlines()[0]})") from None
-    found = metadata.get("kind", "deepjscc" if "ratios" in metadata and "denoiser" not in metadata else "unknown")
+    found = metadata.get("kind", DEEPJSCC_KIND if "ratios" in metadata and "denoiser" not in metadata else "unknown")
     if found != kind:
         raise ValueError(f"checkpoint {name_or_path} is a {found} checkpoint, not a {kind} one")
 

@@ -31,8 +31,9 @@ from torch import nn
 from linksim.errors import LinksimError
 from linksim.models.gdn import GDN
 from linksim.schema import StrictModel
+from linksim.zoo import DEEPJSCC_KIND
 
-KIND = "deepjscc"
+KIND = DEEPJSCC_KIND
 
 SIDE_FEATURES = 2  # the AF modules' side input: (SNR in dB / 20, bandwidth ratio * 3)
 

@@ -31,7 +31,7 @@ from torch import nn
 from linksim.errors import LinksimError
 from linksim.models.deepjscc import side_input
 from linksim.schema import StrictModel
-from linksim.zoo import checkpoint_sha256, load_kind
+from linksim.zoo import DIFFUSION_KIND, checkpoint_sha256, load_kind
 
 
 class DenoiserConfig(StrictModel):
@@ -189,4 +189,4 @@ def load_denoiser(name_or_path: str, device: str = "cpu") -> LoadedDenoiser:
         return LoadedDenoiser(model.to(device).eval(), json.loads(metadata["scheduler"]),
                               metadata["deepjscc_checkpoint"], metadata["deepjscc_sha256"], metadata)
 
-    return load_kind(name_or_path, "diffusion-receiver", build, device, what="diffusion receiver", model="denoiser")
+    return load_kind(name_or_path, DIFFUSION_KIND, build, device, what="diffusion receiver", model="denoiser")

@@ -16,9 +16,9 @@ from torch import nn
 
 from linksim.errors import LinksimError
 from linksim.schema import StrictModel
-from linksim.zoo import load_kind
+from linksim.zoo import SEGMENTER_KIND, load_kind
 
-KIND = "segmenter"
+KIND = SEGMENTER_KIND
 
 
 class SegmenterConfig(StrictModel):

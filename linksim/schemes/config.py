@@ -19,7 +19,8 @@ from linksim.digital.catalogue import BLER_TABLES, LDPC_DECODERS, MCS_TABLE, MOD
 from linksim.inputs import InputFile
 from linksim.registry import Registry
 from linksim.schema import StrictModel, TypedConfig
-from linksim.zoo import MAP_DIFFUSION_KIND, SPADE_KIND, check_checkpoint_reference, checkpoint_files
+from linksim.zoo import (DEEPJSCC_KIND, DIFFUSION_KIND, MAP_DIFFUSION_KIND, SPADE_KIND, check_checkpoint_reference,
+                         checkpoint_files)
 
 if TYPE_CHECKING:
     from linksim.schemes.base import Scheme
@@ -64,7 +65,7 @@ class DeepJSCCConfig(SchemeConfig):
     @field_validator("checkpoint")
     @classmethod
     def _exists(cls, value: str) -> str:
-        check_checkpoint_reference(value, "deepjscc")
+        check_checkpoint_reference(value, DEEPJSCC_KIND)
         return value
 
 
@@ -185,7 +186,7 @@ class DiffusionConfig(SchemeConfig):
     @classmethod
     def _exists(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None:
-            check_checkpoint_reference(value, "diffusion-receiver" if info.field_name == "checkpoint" else "deepjscc")
+            check_checkpoint_reference(value, DIFFUSION_KIND if info.field_name == "checkpoint" else DEEPJSCC_KIND)
         return value
 
     @model_validator(mode="after")

@@ -34,7 +34,7 @@ from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_ya
 from linksim.schema import Ratios, StrictModel
 from linksim.training.common import TrainingImages, load_images, run_training
 from linksim.training.denoising import EmaTrainer, denoising_loss
-from linksim.zoo import checkpoint_sha256, save_checkpoint
+from linksim.zoo import DIFFUSION_KIND, checkpoint_sha256, save_checkpoint
 
 
 class SamplerFinetune(StrictModel):
@@ -211,7 +211,7 @@ class DiffusionTrainer(EmaTrainer):
     # -- persistence -------------------------------------------------------------------------
     def metadata(self) -> dict[str, str]:
         return {
-            "kind": "diffusion-receiver", "step": str(self.step),
+            "kind": DIFFUSION_KIND, "step": str(self.step),
             "denoiser": self.model.config.model_dump_json(),
             "scheduler": json.dumps(dict(self.scheduler.config)),
             "deepjscc_checkpoint": self.config.deepjscc_checkpoint,
