@@ -20,6 +20,7 @@ from linksim.errors import LinksimError
 from linksim.randomness import resolve_device, seed_everything
 from linksim.results import atomic_write, write_text
 from linksim.scenario import DatasetConfig
+from linksim.training.config import TrainConfig
 from linksim.zoo import save_checkpoint
 
 
@@ -93,7 +94,7 @@ def append_csv(path: Path, rows: list[dict[str, float]]) -> None:
 class Trainer(Protocol):
     """What :func:`run_training` needs of a model's trainer."""
 
-    config: Any  # has name, steps, lr, lr_min, warmup_steps, log_every, checkpoint_every
+    config: TrainConfig
     out: Path
     step: int
     wall_time: float
@@ -120,7 +121,7 @@ class TrainerBase:
     optimizer: torch.optim.Optimizer
     generator: torch.Generator
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: TrainConfig) -> None:
         self.config = config
         self.device = resolve_device(config.device)
         if config.threads:

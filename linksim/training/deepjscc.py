@@ -35,26 +35,24 @@ from linksim.errors import ScenarioError
 from linksim.metrics import lpips, psnr
 from linksim.models.deepjscc import KIND, DeepJSCCCard, latent_channels_for
 from linksim.roi import centre_masks
+from linksim.scenario import ChannelEntry, DatasetConfig
+from linksim.schema import Ratios, parse_ratio, ratio_label
 from linksim.training.common import TrainerBase, TrainingImages, load_images, run_training
-from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
-from linksim.schema import Ratios, StrictModel, parse_ratio, ratio_label
+from linksim.training.config import TrainConfig, read_train_config
 
 DEFAULT_RATIOS = ["1/24", "1/12", "1/8", "1/6", "1/4", "1/3"]
 
 
-class DeepJSCCTrainConfig(StrictModel):
+class DeepJSCCTrainConfig(TrainConfig):
     """``linksim train deepjscc --config FILE``: what to train on, for how long, how."""
 
     name: str = "cifar10-deepjscc"
-    seed: int = 0
     train_data: DatasetConfig
     eval_data: DatasetConfig
     channel: ChannelEntry = Field(default_factory=lambda: CHANNELS["awgn"].config_class())
     steps: int = Field(40000, ge=1)
     batch_size: int = Field(64, ge=1)
     lr: float = Field(1e-3, gt=0)
-    lr_min: float = Field(1e-5, ge=0)
-    warmup_steps: int = Field(500, ge=0)
     snr_db: tuple[float, float] = (-5.0, 20.0)
     ratios: Ratios = Field(default_factory=lambda: [parse_ratio(r) for r in DEFAULT_RATIOS])
     roi_weights: list[float] = Field(default_factory=lambda: [0.0])
@@ -68,13 +66,9 @@ class DeepJSCCTrainConfig(StrictModel):
     width: int = Field(64, ge=4)
     downsample: int = Field(2, ge=2, le=5)
     train_crop: int | None = Field(None, ge=8)
-    checkpoint_every: int = Field(1000, ge=1)
-    log_every: int = Field(100, ge=1)
     eval_snr_db: list[float] = Field(default_factory=lambda: [0.0, 10.0, 20.0])
     eval_ratios: Ratios = Field(default_factory=lambda: [1 / 12, 1 / 6])
     out: str = "runs/deepjscc"
-    device: str = "auto"
-    threads: int | None = Field(None, ge=1)
 
     @field_validator("roi_weights")
     @classmethod
@@ -108,8 +102,7 @@ class DeepJSCCTrainConfig(StrictModel):
 
 def load_train_config(path: str | Path) -> DeepJSCCTrainConfig:
     """Read a training config; one-line :class:`ScenarioError` on any problem."""
-    data, node = read_yaml(path, "training config")
-    config = validate_yaml_data(DeepJSCCTrainConfig, data, str(path), node, "training config")
+    config = read_train_config(DeepJSCCTrainConfig, path)
     try:
         config.check_ratios()
     except ValueError as exc:

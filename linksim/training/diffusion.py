@@ -30,9 +30,10 @@ from linksim.metrics import lpips, psnr
 from linksim.models.deepjscc import load_deepjscc
 from linksim.models.diffusion import ConditionalDenoiser, Conditioning, DenoiserConfig, load_denoiser
 from linksim.pipelines.diffusion import SAMPLERS, DiffusionReceiverPipeline, sampling_scheduler, training_scheduler
-from linksim.scenario import ChannelEntry, DatasetConfig, read_yaml, validate_yaml_data
+from linksim.scenario import ChannelEntry, DatasetConfig
 from linksim.schema import Ratios, StrictModel
 from linksim.training.common import TrainingImages, load_images, run_training
+from linksim.training.config import TrainConfig, read_train_config
 from linksim.training.denoising import EmaTrainer, denoising_loss
 from linksim.zoo import DIFFUSION_KIND, checkpoint_sha256, save_checkpoint
 
@@ -52,11 +53,10 @@ class SamplerFinetune(StrictModel):
     mse_weight: float = Field(5.0, ge=0)  # on the MSE of [0, 1] images
 
 
-class DiffusionTrainConfig(StrictModel):
+class DiffusionTrainConfig(TrainConfig):
     """``linksim train diffusion --config FILE``: data, frozen DeepJSCC, denoiser, schedule."""
 
     name: str = "cifar10-diffusion"
-    seed: int = 0
     train_data: DatasetConfig
     train_crop: int | None = Field(None, ge=8)  # random crops of the training images at native size
     eval_data: DatasetConfig
@@ -66,24 +66,18 @@ class DiffusionTrainConfig(StrictModel):
     steps: int = Field(20000, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(3e-4, gt=0)
-    lr_min: float = Field(1e-5, ge=0)
-    warmup_steps: int = Field(500, ge=0)
     ema_decay: float = Field(0.999, gt=0, lt=1)
     # Training timesteps are drawn uniformly from [low, high): a model meant for SDEdit-style
     # sampling (strength <= high / 1000) can spend all its capacity on that part of the schedule.
     timestep_range: tuple[int, int] = (0, 1000)
     snr_db: tuple[float, float] = (-5.0, 20.0)
     ratios: Ratios | None = None  # default: every ratio the DeepJSCC checkpoint supports
-    checkpoint_every: int = Field(1000, ge=1)
-    log_every: int = Field(100, ge=1)
     eval_snr_db: list[float] = Field(default_factory=lambda: [0.0, 5.0])
     eval_ratios: Ratios = Field(default_factory=lambda: [1 / 6])
     eval_sampler: str = "ddim"
     eval_steps: int = Field(10, ge=1)
     eval_strength: float = Field(1.0, gt=0, le=1)
     out: str = "runs/diffusion"
-    device: str = "auto"
-    threads: int | None = Field(None, ge=1)
     # Set: fine-tune ``finetune.init_checkpoint`` through its sampler instead of training the
     # denoising objective (the architecture is the checkpoint's; ``model:`` must be left out).
     finetune: SamplerFinetune | None = None
@@ -104,8 +98,7 @@ def _check_config(config: DiffusionTrainConfig, path: str | Path) -> None:
 
 def load_diffusion_train_config(path: str | Path) -> DiffusionTrainConfig:
     """Read a training config; one-line :class:`ScenarioError` on any problem."""
-    data, node = read_yaml(path, "training config")
-    config = validate_yaml_data(DiffusionTrainConfig, data, str(path), node, "training config")
+    config = read_train_config(DiffusionTrainConfig, path)
     _check_config(config, path)
     return config
 

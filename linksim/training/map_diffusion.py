@@ -33,18 +33,16 @@ from linksim.errors import ScenarioError
 from linksim.metrics import lpips, psnr
 from linksim.models.map_diffusion import KIND, MapDenoiser, MapDenoiserConfig, load_map_denoiser
 from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler, training_scheduler
-from linksim.scenario import read_yaml, validate_yaml_data
-from linksim.schema import StrictModel
 from linksim.semantic_maps import map_symbols, one_hot, posterior_from_symbols
 from linksim.training.common import run_training
+from linksim.training.config import TrainConfig, read_train_config
 from linksim.training.denoising import EmaTrainer, denoising_loss
 
 
-class MapDiffusionTrainConfig(StrictModel):
+class MapDiffusionTrainConfig(TrainConfig):
     """``linksim train map-diffusion --config FILE``."""
 
     name: str = "camvid-map-diffusion"
-    seed: int = 0
     root: str = "../shared/data/camvid"
     heights: list[int] = Field(default_factory=lambda: [120, 150, 180])
     crop: tuple[int, int] = (120, 160)
@@ -60,7 +58,6 @@ class MapDiffusionTrainConfig(StrictModel):
     steps: int = Field(20000, ge=1)
     batch_size: int = Field(8, ge=1)
     lr: float = Field(3e-4, gt=0)
-    lr_min: float = Field(1e-5, ge=0)
     warmup_steps: int = Field(200, ge=0)
     ema_decay: float = Field(0.999, gt=0, lt=1)
     checkpoint_every: int = Field(500, ge=1)
@@ -68,14 +65,11 @@ class MapDiffusionTrainConfig(StrictModel):
     eval_images: int = Field(8, ge=1)
     eval_steps: int = Field(20, ge=1)
     out: str = "runs/map-diffusion"
-    device: str = "auto"
-    threads: int | None = Field(None, ge=1)
 
 
 def load_map_diffusion_train_config(path: str | Path) -> MapDiffusionTrainConfig:
     """Read a training config; one-line :class:`ScenarioError` on any problem."""
-    data, node = read_yaml(path, "training config")
-    config = validate_yaml_data(MapDiffusionTrainConfig, data, str(path), node, "training config")
+    config = read_train_config(MapDiffusionTrainConfig, path)
     if config.init_checkpoint and "model" in config.model_fields_set:
         raise ScenarioError(f"{path}: model: starting from '{config.init_checkpoint}' keeps its architecture; "
                             "leave model out")

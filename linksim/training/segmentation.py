@@ -24,17 +24,15 @@ from pydantic import Field, model_validator
 from linksim.camvid import CLASSES, NUM_CLASSES, VOID, LabelledCrops, read_camvid
 from linksim.inputs import InputFile
 from linksim.models.segmentation import KIND, Segmenter, SegmenterConfig
-from linksim.scenario import read_yaml, validate_yaml_data
-from linksim.schema import StrictModel
 from linksim.semantic_metrics import confusion, miou, pixel_accuracy
 from linksim.training.common import TrainerBase, run_training
+from linksim.training.config import TrainConfig, read_train_config
 
 
-class SegmenterTrainConfig(StrictModel):
+class SegmenterTrainConfig(TrainConfig):
     """``linksim train segmenter --config FILE``."""
 
     name: str = "camvid-segmenter"
-    seed: int = 0
     root: Annotated[str, InputFile()] = "../shared/data/camvid"
     heights: list[int] = Field(default_factory=lambda: [120, 150, 180])
     crop: tuple[int, int] = (120, 160)
@@ -46,12 +44,9 @@ class SegmenterTrainConfig(StrictModel):
     lr_min: float = Field(2e-5, ge=0)
     warmup_steps: int = Field(200, ge=0)
     weight_decay: float = Field(1e-4, ge=0)
-    checkpoint_every: int = Field(1000, ge=1)
     log_every: int = Field(50, ge=1)
     eval_images: int | None = Field(None, ge=1)  # per split; None = all (101 val, 233 test)
     out: str = "runs/segmenter"
-    device: str = "auto"
-    threads: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> SegmenterTrainConfig:
@@ -66,8 +61,7 @@ class SegmenterTrainConfig(StrictModel):
 
 def load_segmenter_train_config(path: str | Path) -> SegmenterTrainConfig:
     """Read a training config; one-line :class:`ScenarioError` on any problem."""
-    data, node = read_yaml(path, "training config")
-    return validate_yaml_data(SegmenterTrainConfig, data, str(path), node, "training config")
+    return read_train_config(SegmenterTrainConfig, path)
 
 
 def class_weights(labels: np.ndarray, how: str) -> torch.Tensor:

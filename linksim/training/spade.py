@@ -31,18 +31,16 @@ from linksim.inputs import InputFile
 from linksim.metrics import lpips, psnr
 from linksim.models.segmentation import load_segmenter
 from linksim.models.spade import KIND, PatchDiscriminator, SpadeGenerator, SpadeGeneratorConfig
-from linksim.scenario import read_yaml, validate_yaml_data
-from linksim.schema import StrictModel
 from linksim.semantic_maps import one_hot
 from linksim.semantic_metrics import confusion, miou
 from linksim.training.common import TrainerBase, lr_at, run_training
+from linksim.training.config import TrainConfig, read_train_config
 
 
-class SpadeTrainConfig(StrictModel):
+class SpadeTrainConfig(TrainConfig):
     """``linksim train spade --config FILE``."""
 
     name: str = "camvid-spade"
-    seed: int = 0
     root: Annotated[str, InputFile()] = "../shared/data/camvid"
     heights: list[int] = Field(default_factory=lambda: [120, 150, 180])
     crop: tuple[int, int] = (120, 160)
@@ -55,14 +53,11 @@ class SpadeTrainConfig(StrictModel):
     steps: int = Field(6000, ge=1)
     batch_size: int = Field(8, ge=1)
     lr: float = Field(2e-4, gt=0)
-    lr_min: float = Field(1e-5, ge=0)
     warmup_steps: int = Field(100, ge=0)
     checkpoint_every: int = Field(500, ge=1)
     log_every: int = Field(50, ge=1)
     eval_images: int = Field(16, ge=1)
     out: str = "runs/spade"
-    device: str = "auto"
-    threads: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> SpadeTrainConfig:
@@ -75,8 +70,7 @@ class SpadeTrainConfig(StrictModel):
 
 def load_spade_train_config(path: str | Path) -> SpadeTrainConfig:
     """Read a training config; one-line :class:`ScenarioError` on any problem."""
-    data, node = read_yaml(path, "training config")
-    return validate_yaml_data(SpadeTrainConfig, data, str(path), node, "training config")
+    return read_train_config(SpadeTrainConfig, path)
 
 
 class SpadeTrainer(TrainerBase):
