@@ -115,6 +115,17 @@ def read_camvid(root: str | Path, split: str, height: int | None = None, num_ima
     return pixels, maps, [f"camvid/{split}/{name}" for name in names]
 
 
+def labelled_tensors(root: str | Path, split: str, height: int, num_images: int | None,
+                     device: "torch.device | str" = "cpu") -> tuple["torch.Tensor", "torch.Tensor"]:
+    """The first ``num_images`` of ``split`` at ``height`` as images ``[N, 3, H, W]`` in [0, 1]
+    and label maps ``[N, H, W]`` (int64) on ``device``."""
+    import torch
+
+    pixels, labels, _ = read_camvid(root, split, height, num_images)
+    images = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(255)
+    return images.to(device), torch.from_numpy(labels).long().to(device)
+
+
 class LabelledCrops:
     """What a trainer draws CamVid batches from: the ``split`` at several heights (random scale),
     random ``crop = (h, w)`` crops and random left-right flips, images with their label maps."""

@@ -8,10 +8,11 @@ shared ones (schedule, logging, checkpoints, where and on what to run).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 from pydantic import Field
 
+from linksim.inputs import InputFile
 from linksim.scenario import read_yaml, validate_yaml_data
 from linksim.schema import StrictModel
 
@@ -36,6 +37,25 @@ class TrainConfig(StrictModel):
     out: str
     device: str = "auto"
     threads: int | None = Field(None, ge=1)
+
+
+class CamvidCrops(StrictModel):
+    """The CamVid training data of the semantic-map models: the train split of ``root`` at the
+    ``heights`` (4:3; a random one per sample) and random ``crop = (h, w)`` crops."""
+
+    root: Annotated[str, InputFile()] = "../shared/data/camvid"
+    heights: list[int] = Field(default_factory=lambda: [120, 150, 180])
+    crop: tuple[int, int] = (120, 160)
+
+    def check_crops(self, multiple: int) -> None:
+        """``ValueError`` unless the crop fits the smallest size and the crop and that size (the
+        whole images evaluated) are multiples of a model's ``multiple``."""
+        small = min(self.heights)
+        if small < self.crop[0] or small * 4 // 3 < self.crop[1]:
+            raise ValueError(f"crop {self.crop} is larger than the smallest training size (height {small})")
+        if any(side % multiple for side in (*self.crop, small, small * 4 // 3)):
+            raise ValueError(f"crop {self.crop} and the smallest height {small} (and its width) "
+                             f"must be multiples of {multiple}")
 
 
 def read_train_config(config_class: type[C], path: str | Path) -> C:

@@ -28,24 +28,21 @@ from pathlib import Path
 import torch
 from pydantic import Field
 
-from linksim.camvid import CLASSES, VOID, LabelledCrops, read_camvid
+from linksim.camvid import CLASSES, VOID, LabelledCrops, labelled_tensors
 from linksim.errors import ScenarioError
 from linksim.metrics import lpips, psnr
 from linksim.models.map_diffusion import KIND, MapDenoiser, MapDenoiserConfig, load_map_denoiser
 from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler, training_scheduler
 from linksim.semantic_maps import map_symbols, one_hot, posterior_from_symbols
 from linksim.training.common import run_training
-from linksim.training.config import TrainConfig, read_train_config
+from linksim.training.config import CamvidCrops, TrainConfig, read_train_config
 from linksim.training.denoising import EmaTrainer, denoising_loss
 
 
-class MapDiffusionTrainConfig(TrainConfig):
+class MapDiffusionTrainConfig(CamvidCrops, TrainConfig):
     """``linksim train map-diffusion --config FILE``."""
 
     name: str = "camvid-map-diffusion"
-    root: str = "../shared/data/camvid"
-    heights: list[int] = Field(default_factory=lambda: [120, 150, 180])
-    crop: tuple[int, int] = (120, 160)
     model: MapDenoiserConfig = Field(default_factory=lambda: MapDenoiserConfig(
         classes=CLASSES, block_out_channels=(32, 64, 128), norm_num_groups=8, low_res_factor=8))
     clean_map_share: float = Field(0.3, ge=0, le=1)
@@ -98,9 +95,8 @@ class MapDiffusionTrainer(EmaTrainer):
     def __init__(self, config: MapDiffusionTrainConfig) -> None:
         super().__init__(config)
         self.crops = LabelledCrops(config.root, "train", config.heights, config.crop)
-        pixels, labels, _ = read_camvid(config.root, "val", min(config.heights), config.eval_images)
-        self.eval_images = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(255).to(self.device)
-        self.eval_labels = torch.from_numpy(labels).long().to(self.device)
+        self.eval_images, self.eval_labels = labelled_tensors(config.root, "val", min(config.heights),
+                                                              config.eval_images, self.device)
         if config.init_checkpoint:
             init = load_map_denoiser(config.init_checkpoint, self.device)
             self.config = config = config.model_copy(update={"model": init.model.config})

@@ -15,27 +15,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 from pydantic import Field, model_validator
 
 from linksim.camvid import CLASSES, NUM_CLASSES, VOID, LabelledCrops, read_camvid
-from linksim.inputs import InputFile
 from linksim.models.segmentation import KIND, Segmenter, SegmenterConfig
 from linksim.semantic_metrics import confusion, miou, pixel_accuracy
 from linksim.training.common import TrainerBase, run_training
-from linksim.training.config import TrainConfig, read_train_config
+from linksim.training.config import CamvidCrops, TrainConfig, read_train_config
 
 
-class SegmenterTrainConfig(TrainConfig):
+class SegmenterTrainConfig(CamvidCrops, TrainConfig):
     """``linksim train segmenter --config FILE``."""
 
     name: str = "camvid-segmenter"
-    root: Annotated[str, InputFile()] = "../shared/data/camvid"
-    heights: list[int] = Field(default_factory=lambda: [120, 150, 180])
-    crop: tuple[int, int] = (120, 160)
     widths: tuple[int, ...] = (24, 48, 96, 192)
     class_weighting: Literal["sqrt-median", "none"] = "sqrt-median"
     steps: int = Field(12000, ge=1)
@@ -50,12 +46,7 @@ class SegmenterTrainConfig(TrainConfig):
 
     @model_validator(mode="after")
     def _check(self) -> SegmenterTrainConfig:
-        multiple = SegmenterConfig(classes=CLASSES, widths=self.widths).multiple
-        if min(self.heights) < self.crop[0] or min(h * 4 // 3 for h in self.heights) < self.crop[1]:
-            raise ValueError(f"crop {self.crop} is larger than the smallest training size (height {min(self.heights)})")
-        if any(side % multiple for side in (*self.crop, min(self.heights), min(self.heights) * 4 // 3)):
-            raise ValueError(f"crop {self.crop} and the smallest height {min(self.heights)} (and its width) "
-                             f"must be multiples of {multiple}")
+        self.check_crops(SegmenterConfig(classes=CLASSES, widths=self.widths).multiple)
         return self
 
 

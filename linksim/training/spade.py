@@ -21,29 +21,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import torch
 from pydantic import Field, model_validator
 
-from linksim.camvid import CLASSES, NUM_CLASSES, VOID, LabelledCrops, read_camvid
-from linksim.inputs import InputFile
+from linksim.camvid import CLASSES, NUM_CLASSES, VOID, LabelledCrops, labelled_tensors
 from linksim.metrics import lpips, psnr
 from linksim.models.segmentation import load_segmenter
 from linksim.models.spade import KIND, PatchDiscriminator, SpadeGenerator, SpadeGeneratorConfig
 from linksim.semantic_maps import one_hot
 from linksim.semantic_metrics import confusion, miou
 from linksim.training.common import TrainerBase, lr_at, run_training
-from linksim.training.config import TrainConfig, read_train_config
+from linksim.training.config import CamvidCrops, TrainConfig, read_train_config
 
 
-class SpadeTrainConfig(TrainConfig):
+class SpadeTrainConfig(CamvidCrops, TrainConfig):
     """``linksim train spade --config FILE``."""
 
     name: str = "camvid-spade"
-    root: Annotated[str, InputFile()] = "../shared/data/camvid"
-    heights: list[int] = Field(default_factory=lambda: [120, 150, 180])
-    crop: tuple[int, int] = (120, 160)
     model: SpadeGeneratorConfig = Field(default_factory=lambda: SpadeGeneratorConfig(classes=CLASSES))
     discriminator_widths: tuple[int, ...] = (64, 128, 256)
     l1_weight: float = Field(1.0, ge=0)
@@ -61,10 +57,7 @@ class SpadeTrainConfig(TrainConfig):
 
     @model_validator(mode="after")
     def _check(self) -> SpadeTrainConfig:
-        m = self.model.multiple
-        if any(side % m for side in (*self.crop, min(self.heights), min(self.heights) * 4 // 3)):
-            raise ValueError(f"crop {self.crop} and the smallest height {min(self.heights)} (and its width) "
-                             f"must be multiples of {m}")
+        self.check_crops(self.model.multiple)
         return self
 
 
@@ -77,9 +70,8 @@ class SpadeTrainer(TrainerBase):
     def __init__(self, config: SpadeTrainConfig) -> None:
         super().__init__(config)
         self.crops = LabelledCrops(config.root, "train", config.heights, config.crop)
-        pixels, labels, _ = read_camvid(config.root, "val", min(config.heights), config.eval_images)
-        self.eval_images = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(255).to(self.device)
-        self.eval_labels = torch.from_numpy(labels).long().to(self.device)
+        self.eval_images, self.eval_labels = labelled_tensors(config.root, "val", min(config.heights),
+                                                              config.eval_images, self.device)
         self.segmenter = load_segmenter(config.segmenter, str(self.device)).model
         self.model = SpadeGenerator(config.model).to(self.device)
         self.discriminator = PatchDiscriminator(config.model.map_channels, config.discriminator_widths).to(self.device)
