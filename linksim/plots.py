@@ -63,12 +63,23 @@ def metric_vs_snr_figure(summary: pd.DataFrame, metric: str, references: pd.Data
         1, len(ratios), figsize=(4.6 * len(ratios) + 0.6, 3.8), sharey=True, squeeze=False
     )
     markers = _reference_markers(references)
+    # A colour per scheme, a line style per value of the other varying columns (e.g. the channel),
+    # so that 7 schemes x 2 channels stay tellable apart (matplotlib's cycle repeats after 10).
+    schemes = list(dict.fromkeys(data["scheme"]))
+    palette = "tab10" if len(schemes) <= 10 else "tab20"
+    colours = {s: plt.get_cmap(palette)(i % 20) for i, s in enumerate(schemes)}
+    others = [c for c in varying if c != "scheme"]
+    variants = list(dict.fromkeys(map(tuple, data[others].itertuples(index=False)))) if others else [()]
+    styles = {v: _LINE_STYLES[i % len(_LINE_STYLES)] for i, v in enumerate(variants)}
     for ax, ratio in zip(axes[0], ratios):
         panel = data[data["bandwidth_ratio"] == ratio]
         for _, curve in panel.groupby(curve_keys, sort=False):
             curve = curve.sort_values("snr_db")
-            label = _curve_label(curve.iloc[0], varying)
-            (line,) = ax.plot(curve["snr_db"], curve["mean"], marker="o", ms=4, label=label)
+            first = curve.iloc[0]
+            label = _curve_label(first, varying)
+            style = styles[tuple(first[c] for c in others)]
+            (line,) = ax.plot(curve["snr_db"], curve["mean"], marker="o", ms=4, label=label,
+                              color=colours[first["scheme"]], linestyle=style)
             ax.fill_between(curve["snr_db"], curve["ci95_low"], curve["ci95_high"],
                             color=line.get_color(), alpha=0.2, linewidth=0)
         if references is not None:
@@ -86,7 +97,11 @@ def metric_vs_snr_figure(summary: pd.DataFrame, metric: str, references: pd.Data
     for ax in axes[0]:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(label, handle)
-    axes[0][-1].legend(legend.values(), legend.keys(), loc="best", fontsize="small")
+    if len(legend) <= _LEGEND_INSIDE:
+        axes[0][-1].legend(legend.values(), legend.keys(), loc="best", fontsize="small")
+    else:  # beside the panels: inside one it would hide curves
+        axes[0][-1].legend(legend.values(), legend.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                           fontsize="x-small", frameon=False)
     return fig
 
 
@@ -104,6 +119,8 @@ def plot_metric_vs_snr(summary: pd.DataFrame, metric: str, path: Path, title: st
 
 
 _REFERENCE_MARKERS = "s^vDp<>h*X"
+_LINE_STYLES = ("-", "--", ":", "-.")
+_LEGEND_INSIDE = 6  # legend entries that still fit inside a panel
 
 
 def _reference_markers(references: pd.DataFrame | None) -> dict[tuple[str, ...], str]:
