@@ -30,6 +30,14 @@ PALETTE = ((128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 4
            (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192), (0, 0, 0))
 
 
+def check_classes(classes: tuple[str, ...], checkpoint: str) -> None:
+    """One-line :class:`DatasetError` unless a map model (``checkpoint``) was trained on CamVid's
+    classes in CamVid's order: the label maps it is given index them."""
+    if tuple(classes) != CLASSES:
+        raise DatasetError(f"checkpoint '{checkpoint}' was trained for the classes ({', '.join(classes)}), but the "
+                           f"label maps are CamVid's ({', '.join(CLASSES)})")
+
+
 def class_index(name: str, where: str) -> int:
     """The index of a class name; one-line DatasetError naming ``where`` and the accepted names."""
     try:

@@ -27,11 +27,11 @@ IDS = ["a", "b"]
 TINY = SpadeGeneratorConfig(classes=CLASSES, widths=(8, 8, 4), hidden=4)
 
 
-def _checkpoint(folder: Path) -> str:
+def _checkpoint(folder: Path, config: SpadeGeneratorConfig = TINY) -> str:
     torch.manual_seed(0)
-    path = folder / "tiny-spade.safetensors"
-    weights = {k: v.contiguous() for k, v in SpadeGenerator(TINY).state_dict().items()}
-    save_checkpoint(path, weights, {"kind": KIND, "generator": TINY.model_dump_json(), "scores": json.dumps({})})
+    path = folder / f"tiny-spade-{len(config.classes)}.safetensors"
+    weights = {k: v.contiguous() for k, v in SpadeGenerator(config).state_dict().items()}
+    save_checkpoint(path, weights, {"kind": KIND, "generator": config.model_dump_json(), "scores": json.dumps({})})
     return str(path)
 
 
@@ -108,6 +108,9 @@ def test_layered_gan_refuses_other_checkpoints_and_the_oracle(tmp_path: Path) ->
         LayeredGanConfig(checkpoint=_checkpoint(tmp_path), mcs={"policy": "oracle"})
     with pytest.raises(LinksimError, match="not a SPADE generator checkpoint"):
         load_spade_generator("cifar10-deepjscc-v1")
+    other = _checkpoint(tmp_path, TINY.model_copy(update={"classes": ("road", "car")}))
+    with pytest.raises(LinksimError, match=r"trained for the classes \(road, car\), but the label maps are CamVid's"):
+        LayeredGanScheme(LayeredGanConfig(checkpoint=other))
 
 
 @pytest.mark.skipif(not (CAMVID / "train.tar").is_file(), reason=f"CamVid not found at {CAMVID}")

@@ -85,3 +85,12 @@ def test_spic_needs_a_denoiser_that_takes_the_image(tmp_path) -> None:
 def test_spic_refuses_the_oracle_mcs_at_validation(tmp_path) -> None:
     with pytest.raises(ValueError, match="policy oracle is not supported"):
         SpicConfig(checkpoint=_checkpoint(tmp_path, 8), mcs={"policy": "oracle"})
+
+
+def test_map_denoisers_trained_for_other_classes_are_refused(tmp_path) -> None:
+    config = MapDenoiserConfig(classes=("road", "car"), block_out_channels=(8, 16), norm_num_groups=4, low_res_factor=8)
+    path = tmp_path / "other-classes.safetensors"
+    save_checkpoint(path, {k: v.contiguous() for k, v in MapDenoiser(config).state_dict().items()},
+                    {"kind": KIND, "denoiser": config.model_dump_json(), "scheduler": json.dumps(dict(training_scheduler().config))})
+    with pytest.raises(LinksimError, match=r"trained for the classes \(road, car\)"):
+        SpicScheme(SpicConfig(checkpoint=str(path)))

@@ -21,11 +21,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from linksim.camvid import check_classes
 from linksim.codecs import EncodedImage
 from linksim.models.spade import load_spade_generator
 from linksim.schemes.base import SCHEMES, LinkState
-from linksim.schemes.digital import from_uint8, to_uint8
 from linksim.schemes.config import LayeredGanConfig
+from linksim.schemes.digital import from_uint8, to_uint8
 from linksim.schemes.map_digital import MapDigitalScheme
 
 
@@ -40,6 +41,7 @@ class LayeredGanScheme(MapDigitalScheme):
         config = config or LayeredGanConfig()
         super().__init__(config, device)
         self.generator = load_spade_generator(config.checkpoint, device).model
+        check_classes(self.generator.config.classes, config.checkpoint)
         self.planes, self.multiple = self.generator.config.map_channels, self.generator.config.multiple
         self.model_name = config.checkpoint
 
