@@ -160,7 +160,14 @@ def test_segmenter_training_writes_a_loadable_checkpoint_and_resumes_exactly(tmp
     halves = SegmenterTrainConfig(steps=4, checkpoint_every=2, out=str(tmp_path / "halves"), **common)
     first = halves.model_copy(update={"steps": 2})  # stops at 2; the schedule up to step 2 is the same
     train_segmenter(first, progress=False)
+    with open(tmp_path / "halves" / "loss.csv", "a") as log:  # a step logged before a crash, not checkpointed
+        log.write("3,9.9,0.1,1.0\n")
     train_segmenter(halves, resume=True, progress=False)
+    import pandas as pd
+
+    whole_log, halves_log = (pd.read_csv(tmp_path / run / "loss.csv") for run in ("whole", "halves"))
+    assert list(halves_log["step"]) == [1, 2, 3, 4]  # the stale row is gone, the redone one is there
+    assert halves_log["loss"].tolist() == whole_log["loss"].tolist()
     a = load_segmenter(str(tmp_path / "whole" / "last.safetensors"))
     b = load_segmenter(str(tmp_path / "halves" / "last.safetensors"))
     assert a.classes == CLASSES and a.metadata["step"] == "4"

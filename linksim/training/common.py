@@ -80,6 +80,26 @@ class TrainingImages:
         return torch.where(flip[:, None, None, None], images.flip(-1), images)
 
 
+def truncate_log(path: Path, step: int) -> None:
+    """Drop the rows of a CSV log whose ``step`` is after ``step`` (atomically; no file, nothing)."""
+    if not path.is_file():
+        return
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    kept = [row for row in rows if int(float(row["step"])) <= step]
+    if len(kept) == len(rows):
+        return
+    fields = list(rows[0])
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(kept)
+
+    atomic_write(path, write)
+
+
 def append_csv(path: Path, rows: list[dict[str, float]]) -> None:
     """Append rows to a CSV log (header on creation), flushed so a crash keeps them."""
     new = not path.exists()
@@ -198,6 +218,8 @@ def run_training(trainer: Trainer, resume: bool = False, progress: bool = True,
     trainer.out.mkdir(parents=True, exist_ok=True)
     if resume:
         trainer.resume()
+        for name in ("loss.csv", "eval.csv"):  # rows logged after the checkpoint are about to be redone
+            truncate_log(trainer.out / name, trainer.step)
     else:
         for name in ("loss.csv", "eval.csv"):
             (trainer.out / name).unlink(missing_ok=True)
