@@ -16,7 +16,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
-from linksim.errors import DatasetError
+from linksim.errors import DatasetError, LinksimError
+from linksim.schema import StrictModel
 
 __all__ = ["CLASSES", "NUM_CLASSES", "VOID", "NATIVE_SIZE", "PALETTE", "LabelledCrops", "class_index", "colourise", "read_camvid"]
 
@@ -28,6 +29,26 @@ NATIVE_SIZE = (360, 480)  # (H, W)
 # The colours of the CamVid/SegNet label images (RGB), void last: for drawing label maps.
 PALETTE = ((128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0),
            (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192), (0, 0, 0))
+
+
+class MapClasses(StrictModel):
+    """The classes a map model (generator, denoiser) takes: its one-hot maps have a plane per
+    class and one for void (:attr:`map_channels`)."""
+
+    classes: tuple[str, ...]
+
+    @property
+    def map_channels(self) -> int:
+        return len(self.classes) + 1
+
+    def check_map(self, shape: tuple[int, ...], multiple: int, model: str) -> None:
+        """One-line :class:`LinksimError` unless a map of ``shape`` ``[B, K + 1, H, W]`` has this
+        model's planes and sides that are multiples of ``multiple``."""
+        k, h, w = shape[-3:]
+        if k != self.map_channels:
+            raise LinksimError(f"the {model} needs {self.map_channels} map planes, got {k}")
+        if h % multiple or w % multiple:
+            raise LinksimError(f"the {model} needs image sides that are multiples of {multiple}, got {h}x{w}")
 
 
 def check_classes(classes: tuple[str, ...], checkpoint: str) -> None:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from safetensors import SafetensorError, safe_open
@@ -36,6 +36,7 @@ SEGMENTER_KIND = "segmenter"
 MAP_DIFFUSION_KIND = "map-diffusion"
 SPADE_KIND = "spade-generator"
 T = TypeVar("T")
+M = TypeVar("M")
 
 
 @dataclass(frozen=True)
@@ -250,6 +251,17 @@ def load_checkpoint(name_or_path: str, device: str = "cpu") -> tuple[dict[str, t
         raise LinksimError(f"checkpoint {path}: its weights do not match the SHA-256 in its own metadata "
                            "(the file is damaged); restore or retrain it")
     return weights, metadata
+
+
+def typed_model(model_class: Callable[[Any], M], config_class: Any, key: str, weights: dict[str, torch.Tensor],
+                metadata: dict[str, str], device: str) -> M:
+    """``model_class(config)`` with ``config`` the pydantic ``config_class`` stored as JSON under
+    ``metadata[key]`` (a model's config is its constructor), ``weights`` loaded, in eval mode on
+    ``device``: what every typed loader's ``build`` does first, inside :func:`load_kind` (which
+    turns a bad file into one line)."""
+    model = model_class(config_class.model_validate_json(metadata[key]))
+    model.load_state_dict(weights)  # type: ignore[attr-defined]
+    return model.to(device).eval()  # type: ignore[attr-defined]
 
 
 def load_kind(name_or_path: str, kind: str, build: Callable[[dict[str, torch.Tensor], dict[str, str]], T],

@@ -31,7 +31,7 @@ from torch import nn
 from linksim.errors import LinksimError
 from linksim.models.deepjscc import side_input
 from linksim.schema import StrictModel
-from linksim.zoo import DIFFUSION_KIND, checkpoint_sha256, load_kind
+from linksim.zoo import DIFFUSION_KIND, checkpoint_sha256, load_kind, typed_model
 
 
 class DenoiserConfig(StrictModel):
@@ -184,9 +184,8 @@ def load_denoiser(name_or_path: str, device: str = "cpu") -> LoadedDenoiser:
     """Load a diffusion receiver checkpoint of the zoo (or a path); one-line :class:`LinksimError`
     if it is not one or its weights do not fit the architecture its metadata names."""
     def build(weights: dict[str, torch.Tensor], metadata: dict[str, str]) -> LoadedDenoiser:
-        model = ConditionalDenoiser(DenoiserConfig.model_validate_json(metadata["denoiser"]))
-        model.load_state_dict(weights)
-        return LoadedDenoiser(model.to(device).eval(), json.loads(metadata["scheduler"]),
+        model = typed_model(ConditionalDenoiser, DenoiserConfig, "denoiser", weights, metadata, device)
+        return LoadedDenoiser(model, json.loads(metadata["scheduler"]),
                               metadata["deepjscc_checkpoint"], metadata["deepjscc_sha256"], metadata)
 
     return load_kind(name_or_path, DIFFUSION_KIND, build, device, what="diffusion receiver", model="denoiser")

@@ -25,18 +25,17 @@ from diffusers import UNet2DModel
 from pydantic import Field, model_validator
 from torch import nn
 
+from linksim.camvid import MapClasses
 from linksim.errors import LinksimError
 from linksim.models.diffusion import Conditioning
-from linksim.schema import StrictModel
-from linksim.zoo import MAP_DIFFUSION_KIND, load_kind
+from linksim.zoo import MAP_DIFFUSION_KIND, load_kind, typed_model
 
 KIND = MAP_DIFFUSION_KIND
 
 
-class MapDenoiserConfig(StrictModel):
+class MapDenoiserConfig(MapClasses):
     """Architecture of :class:`MapDenoiser` (its constructor; JSON in the checkpoint metadata)."""
 
-    classes: tuple[str, ...]  # the map's classes; a void plane is added
     patch: int = Field(2, ge=1)
     block_out_channels: tuple[int, ...] = (64, 128, 128)
     layers_per_block: int = Field(1, ge=1)
@@ -50,10 +49,6 @@ class MapDenoiserConfig(StrictModel):
             raise ValueError(f"block_out_channels {self.block_out_channels} must be multiples of "
                              f"norm_num_groups={self.norm_num_groups}")
         return self
-
-    @property
-    def map_channels(self) -> int:
-        return len(self.classes) + 1
 
     @property
     def multiple(self) -> int:
@@ -94,12 +89,8 @@ class MapDenoiser(nn.Module):
         """Conditioning from the class posterior ``[B, K + 1, H, W]`` (rows sum to 1) and, for a
         model with ``low_res_factor``, the low-resolution image ``[B, 3, H/f, W/f]`` in [0, 1]
         (``None``: not sent)."""
-        b, k, h, w = posterior.shape
-        m = self.config.multiple
-        if k != self.config.map_channels:
-            raise LinksimError(f"the map denoiser needs {self.config.map_channels} map planes, got {k}")
-        if h % m or w % m:
-            raise LinksimError(f"the map denoiser needs image sides that are multiples of {m}, got {h}x{w}")
+        b, _, h, w = posterior.shape
+        self.config.check_map(tuple(posterior.shape), self.config.multiple, "map denoiser")
         planes = [self._patches(posterior * 2 - 1)]
         if self.config.low_res_factor:
             if low_res is None:
@@ -134,8 +125,7 @@ class LoadedMapDenoiser:
 def load_map_denoiser(name_or_path: str, device: str = "cpu") -> LoadedMapDenoiser:
     """Load a map-conditioned denoiser of the zoo (or a path); one-line :class:`LinksimError`."""
     def build(weights: dict[str, torch.Tensor], metadata: dict[str, str]) -> LoadedMapDenoiser:
-        model = MapDenoiser(MapDenoiserConfig.model_validate_json(metadata["denoiser"]))
-        model.load_state_dict(weights)
-        return LoadedMapDenoiser(model.to(device).eval(), json.loads(metadata["scheduler"]), metadata)
+        model = typed_model(MapDenoiser, MapDenoiserConfig, "denoiser", weights, metadata, device)
+        return LoadedMapDenoiser(model, json.loads(metadata["scheduler"]), metadata)
 
     return load_kind(name_or_path, KIND, build, device, what="map-conditioned diffusion", model="map denoiser")

@@ -16,7 +16,7 @@ from torch import nn
 
 from linksim.errors import LinksimError
 from linksim.schema import StrictModel
-from linksim.zoo import SEGMENTER_KIND, load_kind
+from linksim.zoo import SEGMENTER_KIND, load_kind, typed_model
 
 KIND = SEGMENTER_KIND
 
@@ -100,8 +100,6 @@ class LoadedSegmenter:
 def load_segmenter(name_or_path: str, device: str = "cpu") -> LoadedSegmenter:
     """Load a segmenter of the zoo (or a path); one-line :class:`LinksimError` if it is not one."""
     def build(weights: dict[str, torch.Tensor], metadata: dict[str, str]) -> LoadedSegmenter:
-        model = Segmenter(SegmenterConfig.model_validate_json(metadata["segmenter"]))
-        model.load_state_dict(weights)
-        return LoadedSegmenter(model.to(device).eval(), metadata)
+        return LoadedSegmenter(typed_model(Segmenter, SegmenterConfig, "segmenter", weights, metadata, device), metadata)
 
     return load_kind(name_or_path, KIND, build, device)

@@ -22,17 +22,15 @@ from pydantic import Field, model_validator
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from linksim.errors import LinksimError
-from linksim.schema import StrictModel
-from linksim.zoo import SPADE_KIND, load_kind
+from linksim.camvid import MapClasses
+from linksim.zoo import SPADE_KIND, load_kind, typed_model
 
 KIND = SPADE_KIND
 
 
-class SpadeGeneratorConfig(StrictModel):
+class SpadeGeneratorConfig(MapClasses):
     """Architecture of :class:`SpadeGenerator` (its constructor; JSON in the checkpoint metadata)."""
 
-    classes: tuple[str, ...]  # the map's classes; a void plane is added
     widths: tuple[int, ...] = (128, 128, 64, 32)  # coarse to fine, one 2x upsampling between levels
     hidden: int = Field(32, ge=1)  # channels of the map's embedding inside each SPADE layer
 
@@ -41,10 +39,6 @@ class SpadeGeneratorConfig(StrictModel):
         if len(self.widths) < 2 or any(w < 1 for w in self.widths):
             raise ValueError(f"widths needs at least two positive entries, got {self.widths}")
         return self
-
-    @property
-    def map_channels(self) -> int:
-        return len(self.classes) + 1
 
     @property
     def multiple(self) -> int:
@@ -100,13 +94,8 @@ class SpadeGenerator(nn.Module):
         self.head = nn.Conv2d(w[-1], 3, 3, padding=1)
 
     def forward(self, posterior: torch.Tensor) -> torch.Tensor:
-        b, k, h, w = posterior.shape
-        m = self.config.multiple
-        if k != self.config.map_channels:
-            raise LinksimError(f"the SPADE generator needs {self.config.map_channels} map planes, got {k}")
-        if h % m or w % m:
-            raise LinksimError(f"the SPADE generator needs image sides that are multiples of {m}, got {h}x{w}")
-        x = self.stem(nn.functional.avg_pool2d(posterior, m))
+        self.config.check_map(tuple(posterior.shape), self.config.multiple, "SPADE generator")
+        x = self.stem(nn.functional.avg_pool2d(posterior, self.config.multiple))
         for i, block in enumerate(self.blocks):
             if i:
                 x = nn.functional.interpolate(x, scale_factor=2, mode="nearest")
@@ -143,8 +132,7 @@ class LoadedSpadeGenerator:
 def load_spade_generator(name_or_path: str, device: str = "cpu") -> LoadedSpadeGenerator:
     """Load a SPADE generator of the zoo (or a path); one-line :class:`LinksimError` if it is not one."""
     def build(weights: dict[str, torch.Tensor], metadata: dict[str, str]) -> LoadedSpadeGenerator:
-        model = SpadeGenerator(SpadeGeneratorConfig.model_validate_json(metadata["generator"]))
-        model.load_state_dict(weights)
-        return LoadedSpadeGenerator(model.to(device).eval(), metadata)
+        model = typed_model(SpadeGenerator, SpadeGeneratorConfig, "generator", weights, metadata, device)
+        return LoadedSpadeGenerator(model, metadata)
 
     return load_kind(name_or_path, KIND, build, device, what="SPADE generator", model="SPADE generator")
