@@ -15,7 +15,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["amplitude", "map_values", "map_symbols", "class_posterior", "posterior_from_symbols", "one_hot"]
+#: The resolution factors a map is sent at (1 = full resolution), finest first.
+MAP_FACTORS = (1, 2, 4, 8, 16, 32)
+
+__all__ = ["MAP_FACTORS", "amplitude", "map_values", "map_symbols", "class_posterior", "posterior_from_symbols", "one_hot"]
 
 
 def one_hot(labels: torch.Tensor, planes: int) -> torch.Tensor:

@@ -113,6 +113,13 @@ class MapDenoiser(nn.Module):
         return nn.functional.pixel_shuffle(out, self.config.patch) if self.config.patch > 1 else out
 
 
+def low_resolution(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """``[B, 3, H/f, W/f]``: the low-resolution image a model with ``low_res_factor`` is given
+    (antialiased bicubic downsampling of images ``[B, 3, H, W]`` in [0, 1]); SPIC sends it."""
+    return nn.functional.interpolate(images, scale_factor=1 / factor, mode="bicubic", antialias=True,
+                                     align_corners=False).clamp(0, 1)
+
+
 @dataclass(frozen=True)
 class LoadedMapDenoiser:
     """A map-diffusion checkpoint: the model (eval mode), its training schedule and metadata."""

@@ -25,18 +25,18 @@ from linksim.randomness import row_generators
 from linksim.schemes.base import SCHEMES, LinkState, Scheme, Transmission, channel_uses, check_image_size
 from linksim.schemes.config import GescoConfig
 from linksim.schemes.map_receiver import map_receiver
-from linksim.semantic_maps import map_symbols, posterior_from_symbols
+from linksim.semantic_maps import MAP_FACTORS, map_symbols, posterior_from_symbols
 
-FACTORS = (1, 2, 4, 8, 16, 32)
 
 
 def fitting_factor(shape: tuple[int, int], planes: int, uses: int) -> int:
-    """The smallest factor of :data:`FACTORS` dividing both sides whose map fits ``uses``."""
-    for f in FACTORS:
+    """The smallest factor of :data:`~linksim.semantic_maps.MAP_FACTORS` dividing both sides whose
+    map fits ``uses``."""
+    for f in MAP_FACTORS:
         if shape[0] % f == 0 and shape[1] % f == 0 and planes * (shape[0] // f) * (shape[1] // f) <= 2 * uses:
             return f
     raise LinksimError(f"gesco: {uses} channel uses cannot carry a {planes}-class map of a {shape[0]}x{shape[1]} "
-                       f"image even at 1/{FACTORS[-1]} resolution; raise the bandwidth ratio")
+                       f"image even at 1/{MAP_FACTORS[-1]} resolution; raise the bandwidth ratio")
 
 
 @SCHEMES.register

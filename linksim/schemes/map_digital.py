@@ -8,7 +8,7 @@ Payload of one image, in this order:
 - the length of the coded map (2 bytes) and its resolution factor ``f`` (1 byte);
 - the label map at ``1/f`` resolution (the label at the centre of each ``f x f`` block), coded
   losslessly: PNG, one byte per class index, Pillow's ``optimize``. ``f`` is ``map_factor``, or
-  with ``map_factor: auto`` the smallest of :data:`AUTO_FACTORS` whose map fits the budget
+  with ``map_factor: auto`` the smallest of :data:`~linksim.semantic_maps.MAP_FACTORS` whose map fits the budget
   (the image layer gets what is left);
 - the image layer, which the scheme defines (:meth:`MapDigitalScheme.image_layer`), coded with
   the source codec at the highest quality that fits the rest of the budget, or nothing when not
@@ -37,10 +37,9 @@ from linksim.errors import LinksimError
 from linksim.schemes.base import LinkState, Transmission, check_image_size
 from linksim.schemes.config import MapDigitalConfig
 from linksim.schemes.digital import LOST_VALUE, DigitalScheme
-from linksim.semantic_maps import one_hot
+from linksim.semantic_maps import MAP_FACTORS, one_hot
 
 _HEADER_BYTES = 3  # map length (2 bytes), map factor (1 byte)
-AUTO_FACTORS = (1, 2, 4, 8, 16, 32)
 
 
 @dataclass(frozen=True)
@@ -91,13 +90,13 @@ class MapDigitalScheme(DigitalScheme):
 
     def upsampled(self, kept: torch.Tensor, size: tuple[int, int], factor: int) -> torch.Tensor:
         """One-hot ``[n, K + 1, H, W]`` of maps ``[n, h, w]`` sent at ``1/factor``."""
-        f = factor
-        return one_hot(kept, self.planes).repeat_interleave(f, -2).repeat_interleave(f, -1)[..., : size[0], : size[1]]
+        planes = one_hot(kept, self.planes).repeat_interleave(factor, -2).repeat_interleave(factor, -1)
+        return planes[..., : size[0], : size[1]]
 
     def source(self, pixels: np.ndarray, labels: torch.Tensor | None, budget_bits: int) -> MapPayload | None:
         if labels is None:
             raise LinksimError(f"{self.config.type} sends label maps: use a dataset that has them (camvid)")
-        factors = AUTO_FACTORS if self.config.map_factor == "auto" else (self.config.map_factor,)
+        factors = MAP_FACTORS if self.config.map_factor == "auto" else (self.config.map_factor,)
         for f in factors:
             kept = labels[f // 2 :: f, f // 2 :: f].clamp(max=self.planes - 1).to(torch.uint8).cpu().numpy()
             map_png = png_bytes(kept)

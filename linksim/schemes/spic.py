@@ -18,9 +18,10 @@ import torch
 from linksim.codecs import EncodedImage
 from linksim.errors import LinksimError
 from linksim.models.diffusion import Conditioning
+from linksim.models.map_diffusion import low_resolution
 from linksim.randomness import row_generators
 from linksim.schemes.base import SCHEMES, LinkState
-from linksim.schemes.digital import from_uint8
+from linksim.schemes.digital import from_uint8, to_uint8
 from linksim.schemes.config import SpicConfig
 from linksim.schemes.map_digital import MapDigitalScheme
 from linksim.schemes.map_receiver import map_receiver
@@ -47,11 +48,8 @@ class SpicScheme(MapDigitalScheme):
         return self.config.label
 
     def image_layer(self, pixels: np.ndarray, maps: torch.Tensor, budget_bits: int) -> EncodedImage | None:
-        small = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].float() / 255
-        small = torch.nn.functional.interpolate(small, scale_factor=1 / self.low_res_factor, mode="bicubic",
-                                                antialias=True, align_corners=False).clamp(0, 1)
-        small_pixels = (small[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
-        return self.codec.fit(small_pixels, budget_bits)
+        small = low_resolution(from_uint8(pixels[None], "cpu"), self.low_res_factor)
+        return self.codec.fit(to_uint8(small)[0], budget_bits)
 
     def generate(self, maps: torch.Tensor, layers: list[EncodedImage | None], state: LinkState | None,
                  rows: list[int]) -> torch.Tensor:

@@ -151,11 +151,18 @@ class TrainerBase:
         self.step = 0
         self.wall_time = 0.0
 
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """Every optimiser the schedule drives: the model's (a GAN trainer adds its discriminator's)."""
+        return [self.optimizer]
+
     def set_learning_rate(self) -> None:
-        """The schedule's rate at the current step (:func:`lr_at`) for every parameter group."""
+        """The schedule's rate at the current step (:func:`lr_at`) for every parameter group of
+        every optimiser."""
         c = self.config
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(self.step, c.lr, c.lr_min, c.warmup_steps, c.steps)
+        rate = lr_at(self.step, c.lr, c.lr_min, c.warmup_steps, c.steps)
+        for optimizer in self.optimizers():
+            for group in optimizer.param_groups:
+                group["lr"] = rate
 
     # -- checkpoints -----------------------------------------------------------------------------
     def metadata(self) -> dict[str, str]:

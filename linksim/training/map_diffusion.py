@@ -31,7 +31,7 @@ from pydantic import Field
 from linksim.camvid import CLASSES, VOID, LabelledCrops, labelled_tensors
 from linksim.errors import ScenarioError
 from linksim.metrics import lpips, psnr
-from linksim.models.map_diffusion import KIND, MapDenoiser, MapDenoiserConfig, load_map_denoiser
+from linksim.models.map_diffusion import KIND, MapDenoiser, MapDenoiserConfig, load_map_denoiser, low_resolution
 from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler, training_scheduler
 from linksim.semantic_maps import map_symbols, one_hot, posterior_from_symbols
 from linksim.training.common import run_training
@@ -83,12 +83,6 @@ def received_map(labels: torch.Tensor, factor: int, snr_db: torch.Tensor, genera
     y = symbols + noise.to(symbols.device) * (noise_var / 2).sqrt()
     grid = (labels.shape[-2] // factor, labels.shape[-1] // factor)
     return posterior_from_symbols(y, noise_var, planes, grid, tuple(labels.shape[-2:]))
-
-
-def low_resolution(images: torch.Tensor, factor: int) -> torch.Tensor:
-    """``[B, 3, H/f, W/f]``: antialiased bicubic downsampling of images in [0, 1]."""
-    return torch.nn.functional.interpolate(images, scale_factor=1 / factor, mode="bicubic", antialias=True,
-                                           align_corners=False).clamp(0, 1)
 
 
 class MapDiffusionTrainer(EmaTrainer):

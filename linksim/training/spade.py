@@ -32,7 +32,7 @@ from linksim.models.segmentation import load_segmenter
 from linksim.models.spade import KIND, PatchDiscriminator, SpadeGenerator, SpadeGeneratorConfig
 from linksim.semantic_maps import one_hot
 from linksim.semantic_metrics import confusion, miou
-from linksim.training.common import TrainerBase, lr_at, run_training
+from linksim.training.common import TrainerBase, run_training
 from linksim.training.config import CamvidCrops, TrainConfig, read_train_config
 
 
@@ -85,8 +85,6 @@ class SpadeTrainer(TrainerBase):
     def train_step(self) -> float:
         c = self.config
         self.set_learning_rate()
-        for group in self.d_optimizer.param_groups:
-            group["lr"] = lr_at(self.step, c.lr, c.lr_min, c.warmup_steps, c.steps)
         images, labels = self.crops.sample(c.batch_size, self.generator, self.device)
         maps = one_hot(labels, c.model.map_channels)
         fake = self.model(maps)
@@ -119,6 +117,9 @@ class SpadeTrainer(TrainerBase):
                        "lpips": lpips(fake, self.eval_images).mean().item(), "miou": miou(matrix)}
         self.model.train()
         return [{"step": self.step, "images": len(fake), **self.scores}]
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.optimizer, self.d_optimizer]
 
     # -- checkpoints: the generator in last.safetensors; the discriminator with the optimisers -----
     def metadata(self) -> dict[str, str]:
