@@ -113,6 +113,13 @@ CHECKPOINTS: dict[str, CheckpointInfo] = {
             "ratios 1/16 and 1/6; on Kodak not better than its perceptual-decoder control (see the card)",
         ),
         CheckpointInfo(
+            "photo-diffusion-v3",
+            "photo-diffusion-v3.safetensors",
+            "587e9bae7ad9b82b69c90ed61eaea5539538508936294c01a573732938cee803",
+            "photo-diffusion-v2's denoiser as a residual on the DeepJSCC estimate (x0-prediction), fine-tuned "
+            "1,067 steps through the same sampler on LPIPS + MSE (DRaFT); ratios 1/16 and 1/6 (see the card)",
+        ),
+        CheckpointInfo(
             "camvid-segmenter-v1",
             "camvid-segmenter-v1.safetensors",
             "ef37fa5f5934bc7d8cbef9b259be1adcb6316712dd132c0fa71dcd7decf0343d",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import yaml
@@ -144,6 +146,8 @@ def test_scheme_samples_reproducibly_over_any_channel(tiny_checkpoint):
     ({"sampler": "euler"}, "sampler"),
     ({"strength": 1.5}, "strength"),
     ({"sampler": "dpm-solver", "eta": 1.0}, "eta"),
+    ({"sampler": "dpm-solver", "guidance": 1.0}, "guidance"),
+    ({"guidance": -1}, "guidance"),
 ])
 def test_bad_sampler_options_are_one_line_exit_2(tmp_path, write_scenario, capsys, entry, message):
     data = small_scenario(tmp_path, schemes=[{"name": "d", "type": "diffusion", **entry}])
@@ -225,3 +229,105 @@ def test_scheme_runs_over_every_channel_of_the_channel_layer(tmp_path, tiny_chec
     rows = run_sweep(parse_scenario(data), progress=False).rows
     assert sorted(rows["channel"].unique()) == ["awgn", "ofdm", "rayleigh"]
     assert rows["psnr"].notna().all() and len(rows) == 3 * 6
+
+
+def test_a_residual_denoiser_starts_as_the_deepjscc_receiver(tiny_checkpoint):
+    """Re-parametrised as a residual (x0-prediction, output layer zeroed), the denoiser returns the
+    DeepJSCC estimate exactly, from any noise and strength: fine-tuning starts from DeepJSCC."""
+    from linksim.models.diffusion import load_denoiser
+
+    loaded = load_denoiser(str(tiny_checkpoint))
+    model = loaded.model.as_residual()
+    assert model.config.residual and model.prediction_type == "sample" and loaded.model.prediction_type is None
+    assert all(torch.equal(p, model.state_dict()[k]) for k, p in loaded.model.state_dict().items() if "conv_out" not in k)
+    torch.manual_seed(4)
+    latent, estimate = torch.randn(2, 32, 8, 8), torch.rand(2, 3, 32, 32)
+    cond = model.condition(latent, latent.abs(), torch.ones_like(latent), torch.zeros(2), torch.full((2,), 1 / 6), estimate)
+    schedule = training_scheduler(loaded.scheduler_config, model.prediction_type).config
+    for strength, steps in [(0.5, 2), (0.3, 3), (1.0, 1)]:
+        out = DiffusionReceiverPipeline(model, sampling_scheduler("ddim", schedule))(
+            cond, steps, strength, estimate, generator=torch.Generator().manual_seed(steps))
+        assert torch.allclose(out, estimate, atol=1e-5), (strength, (out - estimate).abs().max())
+    with pytest.raises(ValueError, match="use_estimate"):
+        DenoiserConfig(residual=True, use_estimate=False)
+
+
+def test_residual_finetune_saves_an_x0_checkpoint_and_a_mismatched_schedule_is_refused(tmp_path, tiny_checkpoint):
+    from safetensors.torch import save_file
+
+    from linksim.models.diffusion import load_denoiser
+
+    config = finetune_config(tmp_path / "res", tiny_checkpoint, 2).model_dump()
+    config["finetune"]["residual"] = True
+    out = train_diffusion(DiffusionTrainConfig.model_validate(config), progress=False)
+    loaded = load_denoiser(str(out / "last.safetensors"))
+    assert loaded.model.config.residual and loaded.scheduler_config["prediction_type"] == "sample"
+    assert DiffusionScheme(DiffusionConfig(checkpoint=str(out / "last.safetensors"))).denoiser.config.residual
+    weights, metadata = load_checkpoint(str(out / "last.safetensors"))
+    schedule = {**loaded.scheduler_config, "prediction_type": "v_prediction"}
+    save_file(weights, str(tmp_path / "bad.safetensors"), {**metadata, "scheduler": json.dumps(schedule)})
+    with pytest.raises(LinksimError, match="predicts 'sample' but its schedule says 'v_prediction'"):
+        load_denoiser(str(tmp_path / "bad.safetensors"))
+
+
+class _HalfBelieves(_KnowsTheImage):
+    """Predicts (as v) the clean image ``(clean + x_t / sqrt(alpha_bar)) / 2``: it depends on x_t."""
+
+    def forward(self, x_t, t, cond):
+        a = self.alphas[t].sqrt()[:, None, None, None]
+        s = (1 - self.alphas[t]).sqrt()[:, None, None, None]
+        x0 = (self.clean + x_t / a) / 2
+        return (a * x_t - x0) / s
+
+
+def test_channel_likelihood_guidance_pulls_samples_towards_what_was_received():
+    """DPS with a denoiser that half believes in the wrong image (its clean-image prediction is the
+    mean of the wrong image and what x_t says): guided sampling lands measurably closer to an image
+    consistent with the received symbols, more so with a larger scale; scale 0 is exactly
+    unguided sampling."""
+    from linksim.models.channel_guidance import ChannelLikelihoodGuidance
+
+    torch.manual_seed(6)
+    truth, wrong = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    train = training_scheduler()
+    denoiser = _HalfBelieves(wrong * 2 - 1, train)
+    cond = Conditioning(torch.zeros(2, 1, 4, 4), torch.zeros(2, 4))
+    matrix = torch.randn(192, 48, dtype=torch.complex64) / 192**0.5  # a linear 'transmitter'
+
+    def send(images: torch.Tensor) -> torch.Tensor:
+        return images.flatten(1).to(torch.complex64) @ matrix
+
+    noise_var = torch.full((2, 48), 1e-3)
+    y = send(truth) + (noise_var / 2).sqrt() * torch.randn(2, 48, dtype=torch.complex64)
+    distances = []
+    for scale in (0.0, 0.03, 0.3):
+        guidance = ChannelLikelihoodGuidance(send, y, noise_var, scale)
+        pipeline = DiffusionReceiverPipeline(denoiser, sampling_scheduler("ddim", train.config))
+        out = pipeline(cond, 10, generator=torch.Generator().manual_seed(0), guidance=guidance)
+        distances.append(guidance.distance(out).mean().item())
+        if scale == 0:
+            unguided = pipeline(cond, 10, generator=torch.Generator().manual_seed(0))
+            assert torch.equal(out, unguided)
+    assert distances[2] < distances[1] < distances[0] and distances[2] < 0.7 * distances[0], distances
+    with pytest.raises(ValueError, match="ddim"):
+        DiffusionReceiverPipeline(denoiser, sampling_scheduler("dpm-solver", train.config))(cond, 2, guidance=guidance)
+
+
+def test_guided_scheme_output_is_closer_to_the_received_symbols(tiny_checkpoint):
+    from linksim.models.channel_guidance import ChannelLikelihoodGuidance
+
+    plain = DiffusionScheme(DiffusionConfig(checkpoint=str(tiny_checkpoint), steps=3, strength=0.6))
+    guided = DiffusionScheme(DiffusionConfig(checkpoint=str(tiny_checkpoint), steps=3, strength=0.6, guidance=0.02))
+    torch.manual_seed(8)
+    images = torch.rand(4, 3, 32, 32)
+    state = LinkState(snr_db=torch.full((4,), 10.0), bandwidth_ratio=1 / 6)
+    tx = plain.transmit(images, state)
+    noise_var = torch.full(tx.symbols.shape, 0.1)
+    y = tx.symbols + (noise_var / 2).sqrt() * torch.randn(tx.symbols.shape, dtype=tx.symbols.dtype)
+    measure = ChannelLikelihoodGuidance(lambda x: plain.transmit(x, state).symbols, y, noise_var, 1.0)
+    with torch.no_grad():
+        torch.manual_seed(9)  # the same starting noise for both
+        before = measure.distance(plain.receive(y, noise_var, tx, state))
+        torch.manual_seed(9)
+        after = measure.distance(guided.receive(y, noise_var, tx, state))
+    assert after.mean() < before.mean(), (before, after)

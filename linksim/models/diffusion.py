@@ -13,6 +13,11 @@ reused at every sampling step (:meth:`ConditionalDenoiser.condition`).
 ``[B, 12, 16, 16]``), which cuts its cost about fourfold on a CPU, the way "simple diffusion" and
 DiT patchify; nothing is lost, the rearrangement is exact.
 
+**Residual.** With ``residual: true`` the UNet predicts the *change* to the DeepJSCC estimate:
+its output plus the estimate is the model's prediction of the clean image, so it must be paired
+with a scheduler whose ``prediction_type`` is ``sample``. The output layer starts at zero, so
+before training the receiver returns the estimate exactly; what training adds is the change.
+
 **Any size.** Every part is convolutional (no attention unless ``attention: true``), so a denoiser
 trained on crops runs on whole images whose sides are multiples of :attr:`DenoiserConfig.multiple`.
 """
@@ -47,6 +52,7 @@ class DenoiserConfig(StrictModel):
     block_out_channels: tuple[int, ...] = (64, 128, 128)
     layers_per_block: int = Field(1, ge=1)
     attention: bool = False  # self-attention at the lowest resolution
+    residual: bool = False  # predict x0 as the DeepJSCC estimate plus the UNet's output (see above)
     norm_num_groups: int = Field(16, ge=1)
 
     @model_validator(mode="after")
@@ -57,6 +63,8 @@ class DenoiserConfig(StrictModel):
             raise ValueError(f"latent_factor {self.latent_factor} must be a multiple of patch {self.patch}")
         if self.image_size % self.multiple:
             raise ValueError(f"image_size must be a multiple of {self.multiple}, got {self.image_size}")
+        if self.residual and not self.use_estimate:
+            raise ValueError("residual: true predicts a change to the DeepJSCC estimate; it needs use_estimate: true")
         if any(c % self.norm_num_groups for c in self.block_out_channels):
             raise ValueError(f"block_out_channels {self.block_out_channels} must be multiples of norm_num_groups={self.norm_num_groups}")
         return self
@@ -75,10 +83,13 @@ class Conditioning:
     Attributes:
         features: planes concatenated to the UNet input, ``[B, C_cond, H/p, W/p]``.
         embedding: added to the timestep embedding, ``[B, E]``.
+        estimate: the DeepJSCC estimate in [-1, 1], ``[B, 3, H, W]``, that a residual denoiser
+            adds to its output; ``None`` for others.
     """
 
     features: torch.Tensor
     embedding: torch.Tensor
+    estimate: torch.Tensor | None = None
 
 
 class ReceiverConditioning(nn.Module):
@@ -126,6 +137,9 @@ class ConditionalDenoiser(nn.Module):
             norm_num_groups=config.norm_num_groups,
             class_embed_type="identity",
         )
+        if config.residual:  # start as the identity on the estimate (see the module docstring)
+            nn.init.zeros_(self.unet.conv_out.weight)
+            nn.init.zeros_(self.unet.conv_out.bias)
 
     def condition(
         self,
@@ -144,7 +158,24 @@ class ConditionalDenoiser(nn.Module):
             if estimate is None:
                 raise ValueError("this denoiser needs the DeepJSCC estimate")
             features = torch.cat([features, self.to_patches(estimate * 2 - 1)], dim=1)
-        return Conditioning(features, self.side_embedding(side_input(snr_db, ratio)))
+        residual_base = estimate * 2 - 1 if self.config.residual else None
+        return Conditioning(features, self.side_embedding(side_input(snr_db, ratio)), residual_base)
+
+    @property
+    def prediction_type(self) -> str | None:
+        """The scheduler ``prediction_type`` this model's output needs, or ``None`` if any
+        (a residual model predicts the clean image: ``sample``)."""
+        return "sample" if self.config.residual else None
+
+    def as_residual(self) -> ConditionalDenoiser:
+        """A residual copy of this (non-residual) model: the same weights, the output layer zeroed,
+        so it starts as the identity on the estimate (for fine-tuning through the sampler)."""
+        if self.config.residual:
+            return self
+        model = ConditionalDenoiser(self.config.model_copy(update={"residual": True}))
+        weights = {k: v for k, v in self.state_dict().items() if not k.startswith("unet.conv_out.")}
+        model.load_state_dict(weights, strict=False)
+        return model.to(next(self.parameters()).device)
 
     def image_shape(self, cond: Conditioning) -> tuple[int, int]:
         """``(H, W)`` of the images a conditioning describes (the model runs on any size)."""
@@ -158,7 +189,8 @@ class ConditionalDenoiser(nn.Module):
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: Conditioning) -> torch.Tensor:
         h = torch.cat([self.to_patches(x_t), cond.features], dim=1)
-        return self.from_patches(self.unet(h, t, class_labels=cond.embedding).sample)
+        out = self.from_patches(self.unet(h, t, class_labels=cond.embedding).sample)
+        return out + cond.estimate if self.config.residual else out
 
 
 @dataclass(frozen=True)
@@ -185,7 +217,11 @@ def load_denoiser(name_or_path: str, device: str = "cpu") -> LoadedDenoiser:
     if it is not one or its weights do not fit the architecture its metadata names."""
     def build(weights: dict[str, torch.Tensor], metadata: dict[str, str]) -> LoadedDenoiser:
         model = typed_model(ConditionalDenoiser, DenoiserConfig, "denoiser", weights, metadata, device)
-        return LoadedDenoiser(model, json.loads(metadata["scheduler"]),
+        scheduler = json.loads(metadata["scheduler"])
+        if model.prediction_type not in (None, scheduler.get("prediction_type")):
+            raise LinksimError(f"checkpoint '{name_or_path}': its denoiser predicts '{model.prediction_type}' but its "
+                               f"schedule says '{scheduler.get('prediction_type')}'")
+        return LoadedDenoiser(model, scheduler,
                               metadata["deepjscc_checkpoint"], metadata["deepjscc_sha256"], metadata)
 
     return load_kind(name_or_path, DIFFUSION_KIND, build, device, what="diffusion receiver", model="denoiser")

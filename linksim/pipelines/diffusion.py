@@ -18,6 +18,7 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 from diffusers.utils.torch_utils import randn_tensor
 
+from linksim.models.channel_guidance import ChannelLikelihoodGuidance
 from linksim.models.diffusion import Conditioning, ConditionalDenoiser
 
 Generators = torch.Generator | list[torch.Generator] | None
@@ -28,12 +29,14 @@ SAMPLERS: dict[str, type] = {
 }
 
 
-def training_scheduler(config: dict[str, Any] | None = None) -> DDPMScheduler:
-    """The DDPM noise schedule a denoiser is trained with (1000 steps, cosine, v-prediction)."""
+def training_scheduler(config: dict[str, Any] | None = None, prediction_type: str | None = None) -> DDPMScheduler:
+    """The DDPM noise schedule a denoiser is trained with (1000 steps, cosine, v-prediction unless
+    the model needs another ``prediction_type``), or the one of a checkpoint's ``config``."""
+    options = {"prediction_type": prediction_type} if prediction_type else {}
     if config is not None:
-        return DDPMScheduler.from_config(config)
-    return DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction",
-                         clip_sample=False)
+        return DDPMScheduler.from_config(config, **options)
+    return DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
+                         **{"prediction_type": "v_prediction", **options}, clip_sample=False)
 
 
 def sampling_scheduler(name: str, training_config: dict[str, Any]):
@@ -53,9 +56,10 @@ class DiffusionReceiverPipeline:
 
     @torch.no_grad()
     def __call__(self, cond: Conditioning, steps: int, strength: float = 1.0, estimate: torch.Tensor | None = None,
-                 generator: Generators = None, eta: float = 0.0) -> torch.Tensor:
-        """:meth:`sample` without gradients (what a receiver runs)."""
-        return self.sample(cond, steps, strength, estimate, generator, eta)
+                 generator: Generators = None, eta: float = 0.0,
+                 guidance: ChannelLikelihoodGuidance | None = None) -> torch.Tensor:
+        """:meth:`sample` without gradients in the weights (what a receiver runs)."""
+        return self.sample(cond, steps, strength, estimate, generator, eta, guidance)
 
     def sample(
         self,
@@ -65,6 +69,7 @@ class DiffusionReceiverPipeline:
         estimate: torch.Tensor | None = None,
         generator: Generators = None,
         eta: float = 0.0,
+        guidance: ChannelLikelihoodGuidance | None = None,
     ) -> torch.Tensor:
         """Sample one image per conditioning row; differentiable in the denoiser's weights (for
         fine-tuning through the sampler, :mod:`linksim.training.diffusion`).
@@ -78,12 +83,16 @@ class DiffusionReceiverPipeline:
                 per row (diffusers' convention: row ``i``'s noise from ``generator[i]`` alone).
             eta: DDIM's stochasticity (0: deterministic DDIM, 1: DDPM-like ancestral steps), whose
                 fresh noise also comes from ``generator``; DDIM only.
+            guidance: corrects every step towards images consistent with what was received
+                (posterior sampling); DDIM only, since it needs each step's clean-image prediction.
         """
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         if not 0 < strength <= 1:
             raise ValueError(f"strength must be in (0, 1], got {strength}")
         step_options = {}
+        if guidance is not None and not isinstance(self.scheduler, DDIMScheduler):
+            raise ValueError("guidance applies to the ddim sampler only")
         if eta:
             if not isinstance(self.scheduler, DDIMScheduler):
                 raise ValueError("eta > 0 applies to the ddim sampler only")
@@ -103,7 +112,9 @@ class DiffusionReceiverPipeline:
         else:
             sample = noise * self.scheduler.init_noise_sigma
         for t in timesteps:
-            model_input = self.scheduler.scale_model_input(sample, t)
-            output = self.denoiser(model_input, t.expand(batch), cond)
-            sample = self.scheduler.step(output, t, sample, **step_options).prev_sample
+            def step(x: torch.Tensor, t: torch.Tensor = t):
+                output = self.denoiser(self.scheduler.scale_model_input(x, t), t.expand(batch), cond)
+                return self.scheduler.step(output, t, x, **step_options)
+
+            sample = guidance.step(step, sample) if guidance is not None else step(sample).prev_sample
         return ((sample + 1) / 2).clamp(0, 1)

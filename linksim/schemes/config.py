@@ -167,7 +167,7 @@ class CapacityConfig(SchemeConfig):
 
 @SCHEMES.declare("linksim.schemes.diffusion:DiffusionScheme")
 class DiffusionConfig(SchemeConfig):
-    """``{type: diffusion, checkpoint: cifar10-diffusion-v2, sampler: ddim, steps: 3, strength: 0.3, eta: 0}``.
+    """``{type: diffusion, checkpoint: cifar10-diffusion-v2, sampler: ddim, steps: 3, strength: 0.3, eta: 0, guidance: 0}``.
 
     ``deepjscc_checkpoint`` defaults to the DeepJSCC checkpoint the denoiser was trained on.
     """
@@ -181,6 +181,8 @@ class DiffusionConfig(SchemeConfig):
     steps: int = Field(3, ge=1)
     strength: float = Field(0.3, gt=0, le=1)
     eta: float = Field(0.0, ge=0, le=1)
+    # > 0: posterior sampling with the channel likelihood (DPS / DiffCom), this step scale.
+    guidance: float = Field(0.0, ge=0)
 
     @field_validator("checkpoint", "deepjscc_checkpoint")
     @classmethod
@@ -190,9 +192,10 @@ class DiffusionConfig(SchemeConfig):
         return value
 
     @model_validator(mode="after")
-    def _eta_needs_ddim(self) -> DiffusionConfig:
-        if self.eta > 0 and self.sampler != "ddim":
-            raise ValueError(f"eta applies to the ddim sampler only (sampler: {self.sampler})")
+    def _ddim_only_options(self) -> DiffusionConfig:
+        for field in ("eta", "guidance"):
+            if getattr(self, field) > 0 and self.sampler != "ddim":
+                raise ValueError(f"{field} applies to the ddim sampler only (sampler: {self.sampler})")
         return self
 
 

@@ -6,13 +6,16 @@ checkpoint and its SHA-256); pairing it with another DeepJSCC is refused. Sampli
 diffusers scheduler (``sampler``: ``ddim`` or ``dpm-solver``) for ``steps`` denoiser evaluations;
 ``strength < 1`` starts from the DeepJSCC estimate noised to that fraction of the schedule
 (SDEdit), which keeps more of the estimate's content and needs fewer steps; ``eta > 0`` makes DDIM
-stochastic (fresh noise at every step, as in DDPM). Samples are deterministic for the point's seed.
+stochastic (fresh noise at every step, as in DDPM); ``guidance > 0`` samples from the posterior
+given the received symbols, with this transmitter as the forward model (DPS / DiffCom, see
+:mod:`linksim.models.channel_guidance`). Samples are deterministic for the point's seed.
 """
 
 from __future__ import annotations
 
 import torch
 
+from linksim.models.channel_guidance import ChannelLikelihoodGuidance
 from linksim.models.diffusion import load_denoiser
 from linksim.pipelines.diffusion import DiffusionReceiverPipeline, sampling_scheduler
 from linksim.randomness import row_generators
@@ -52,10 +55,13 @@ class DiffusionScheme(Scheme):
         return self.deepjscc.transmit(images, state)
 
     def receive(self, y: torch.Tensor, noise_var: torch.Tensor, tx: Transmission, state: LinkState) -> torch.Tensor:
+        guidance = None
+        if self.config.guidance > 0:  # the transmitter itself is the forward model
+            guidance = ChannelLikelihoodGuidance(lambda x: self.transmit(x, state).symbols, y, noise_var, self.config.guidance)
         y, noise_var = self.deepjscc.padded(y, noise_var, tx)
         ratio, size, amplitude = self.deepjscc.ratio(state), tx.side_info["image_size"], tx.side_info["amplitude"]
         model = self.deepjscc.model
         estimate, latent, reliability, mask = model.decode_with_inputs(y, noise_var, state.snr_db, ratio, size, amplitude)
         cond = self.denoiser.condition(latent, reliability, mask, state.snr_db, ratio, estimate)
         generator = row_generators(state.keys, "sampler")
-        return self.pipeline(cond, self.config.steps, self.config.strength, estimate, generator, self.config.eta)
+        return self.pipeline(cond, self.config.steps, self.config.strength, estimate, generator, self.config.eta, guidance)

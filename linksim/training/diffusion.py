@@ -51,6 +51,9 @@ class SamplerFinetune(StrictModel):
     strength: float = Field(0.3, gt=0, le=1)
     lpips_weight: float = Field(1.0, ge=0)
     mse_weight: float = Field(5.0, ge=0)  # on the MSE of [0, 1] images
+    # Re-parametrise the checkpoint's denoiser as a residual on the DeepJSCC estimate (its output
+    # layer zeroed, x0-prediction), so that fine-tuning starts from the DeepJSCC receiver exactly.
+    residual: bool = False
 
 
 class DiffusionTrainConfig(TrainConfig):
@@ -123,13 +126,15 @@ class DiffusionTrainer(EmaTrainer):
         if config.finetune:
             init = load_denoiser(config.finetune.init_checkpoint, self.device)
             init.check_pairing(config.finetune.init_checkpoint, config.deepjscc_checkpoint)
-            self.model, self.scheduler = init.model.train(), training_scheduler(init.scheduler_config)
-            self.config = config = config.model_copy(update={"model": init.model.config})  # logged as trained
+            model = init.model.as_residual() if config.finetune.residual else init.model
+            self.model, self.scheduler = model.train(), training_scheduler(init.scheduler_config, model.prediction_type)
+            self.config = config = config.model_copy(update={"model": self.model.config})  # logged as trained
             self.init_sha256 = checkpoint_sha256(config.finetune.init_checkpoint)
             self.finetune_pipeline = DiffusionReceiverPipeline(
                 self.model, sampling_scheduler(config.finetune.sampler, self.scheduler.config))
         else:
-            self.model, self.scheduler = ConditionalDenoiser(config.model).to(self.device), training_scheduler()
+            self.model = ConditionalDenoiser(config.model).to(self.device)
+            self.scheduler = training_scheduler(prediction_type=self.model.prediction_type)
         self.init_ema(config.ema_decay)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=0.0)
         self.channel = build_channel(config.channel, self.device)
